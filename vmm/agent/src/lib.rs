@@ -1,0 +1,4 @@
+//! The podvisor agent and its protocol.
+//!
+//! The agent runs as PID 1 of every sandbox and starts the pod's containers on request. The
+//! protocol module is shared by the agent and by the host side that drives it.
