@@ -2,3 +2,8 @@
 //!
 //! Declarative objects (Node, Pod, VirtualMachine, IPPool, Service) stored in the replicated
 //! store, the controllers that act on them, and the node agent that runs pods on a host.
+//!
+//! [`objects`] holds the object model: the kinds, their validation, and how manifests are read
+//! from YAML or JSON.
+
+pub mod objects;
