@@ -30,10 +30,8 @@ fn check(ret: libc::c_int, what: impl FnOnce() -> String) -> io::Result<libc::c_
 pub fn pipe() -> io::Result<(File, File)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two ints for the kernel to fill.
-    check(
-        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) },
-        || "pipe2".into(),
-    )?;
+    let ret = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    check(ret, || "pipe2".into())?;
     // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
     Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
@@ -41,10 +39,8 @@ pub fn pipe() -> io::Result<(File, File)> {
 /// Marks a descriptor close-on-exec.
 pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
     // SAFETY: F_SETFD on any descriptor number is memory-safe; a bad one yields EBADF.
-    check(
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
-        || format!("fcntl {fd}"),
-    )?;
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    check(ret, || format!("fcntl {fd}"))?;
     Ok(())
 }
 
@@ -257,10 +253,8 @@ pub fn execve(path: &Path, args: &[String], env: &[String]) -> io::Error {
 /// Switches to `uid`, `gid` and the supplementary `groups`, in that safe order.
 pub fn set_identity(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
     // SAFETY: the pointer and length describe `groups`.
-    check(
-        unsafe { libc::setgroups(groups.len(), groups.as_ptr()) },
-        || "setgroups".into(),
-    )?;
+    let ret = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) };
+    check(ret, || "setgroups".into())?;
     // SAFETY: plain syscalls without memory arguments.
     check(unsafe { libc::setresgid(gid, gid, gid) }, || {
         format!("setgid {gid}")
