@@ -4,6 +4,7 @@
 //! store, the controllers that act on them, and the node agent that runs pods on a host.
 //!
 //! [`objects`] holds the object model: the kinds, their validation, and how manifests are read
-//! from YAML or JSON.
+//! from YAML or JSON. [`scheduler`] decides where a pod runs.
 
 pub mod objects;
+pub mod scheduler;
