@@ -4,7 +4,9 @@
 //! store, the controllers that act on them, and the node agent that runs pods on a host.
 //!
 //! [`objects`] holds the object model: the kinds, their validation, and how manifests are read
-//! from YAML or JSON. [`scheduler`] decides where a pod runs.
+//! from YAML or JSON. [`apply`] plans an idempotent apply of manifests over the stored state, and
+//! [`scheduler`] decides where a pod runs.
 
+pub mod apply;
 pub mod objects;
 pub mod scheduler;
