@@ -169,3 +169,19 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn test_example_manifests_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/manifests");
+        let objs = read_manifest_path(&dir).expect("the shipped manifests are valid");
+        let kinds: std::collections::BTreeSet<_> = objs.iter().map(|o| o.kind().as_str()).collect();
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["IPPool", "Pod", "Service", "VirtualMachine"]
+        );
+    }
+}

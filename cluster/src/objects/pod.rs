@@ -100,7 +100,8 @@ pub struct PodSpec {
 pub struct Container {
     /// Unique within the pod.
     pub name: String,
-    /// An OCI image layout directory (`oci:/path[:tag]`) or a plain root filesystem directory.
+    /// An absolute path on the node to an OCI image layout or a plain root filesystem
+    /// directory, or a name the node resolves in its image cache (`busybox`).
     pub image: String,
     /// The entry point; the image's when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -399,6 +400,8 @@ impl Pod {
             }
             if c.image.trim().is_empty() {
                 errs.push(at.child("image"), "must name an image");
+            } else if c.image.split('/').any(|part| part == "..") {
+                errs.push(at.child("image"), "must not contain '..'");
             }
             for (j, e) in c.env.iter().enumerate() {
                 if e.name.is_empty() || e.name.contains('=') || e.name.contains('\0') {

@@ -50,7 +50,8 @@ impl Default for VirtualMachineClass {
     }
 }
 
-/// What a VM boots: host paths on the node that runs it.
+/// What a VM boots. Each file is an absolute path on the node, or a name the node resolves in
+/// its artifact cache (`vmlinux` is `$PODVISOR_CACHE/kernel/vmlinux` there).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VirtualMachineImage {
@@ -136,8 +137,8 @@ impl VirtualMachine {
             ("initrd", &self.spec.image.initrd),
             ("disk", &self.spec.image.disk),
         ] {
-            if !value.is_empty() && !value.starts_with('/') {
-                errs.push(image.child(field), "must be an absolute path on the node");
+            if value.split('/').any(|part| part == "..") {
+                errs.push(image.child(field), "must not contain '..'");
             }
         }
     }
