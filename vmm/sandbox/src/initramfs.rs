@@ -1,0 +1,1 @@
+//! The micro-VM guest image.
