@@ -49,7 +49,8 @@ fn namespace_mounts() -> io::Result<()> {
     let slash = Path::new("/");
     sys::mount("none", slash, "", libc::MS_REC | libc::MS_PRIVATE, None)?;
     let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    sys::mount("proc", Path::new("/proc"), "proc", flags, None)
+    sys::mount("proc", Path::new("/proc"), "proc", flags, None)?;
+    sys::loopback_up()
 }
 
 /// Serves a micro-VM as its `/init`.
@@ -66,6 +67,9 @@ pub fn serve_micro_vm() -> i32 {
         if let Err(e) = sys::mount(src, Path::new(dir), fstype, 0, data) {
             eprintln!("podvisor-agent: {e}");
         }
+    }
+    if let Err(e) = sys::loopback_up() {
+        eprintln!("podvisor-agent: {e}");
     }
     let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
     for module in modules_from_cmdline(&cmdline) {
