@@ -68,6 +68,7 @@ pub struct Transport {
     sink: InboundSink,
     stop: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
+    acceptor: Mutex<Option<thread::JoinHandle<()>>>,
     /// Counters.
     pub metrics: Arc<TransportMetrics>,
 }
@@ -91,13 +92,15 @@ impl Transport {
             sink,
             stop: Arc::new(AtomicBool::new(false)),
             streams: Arc::new(Mutex::new(Vec::new())),
+            acceptor: Mutex::new(None),
             metrics: Arc::new(TransportMetrics::default()),
         });
         let acceptor = Arc::clone(&t);
-        thread::Builder::new()
+        let handle = thread::Builder::new()
             .name(format!("peer-accept-{id}"))
             .spawn(move || acceptor.accept_loop(listener))
             .map_err(|e| StoreError::io("spawning the peer acceptor", e))?;
+        *lock(&t.acceptor) = Some(handle);
         Ok(t)
     }
 
@@ -255,6 +258,13 @@ impl Transport {
         lock(&self.peers).clear();
         for s in lock(&self.streams).drain(..) {
             let _ = s.shutdown(Shutdown::Both);
+        }
+        // The listener closes when the acceptor returns; wait so the address is free again.
+        let handle = lock(&self.acceptor).take();
+        if let Some(h) = handle {
+            if h.thread().id() != thread::current().id() {
+                let _ = h.join();
+            }
         }
     }
 

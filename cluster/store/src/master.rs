@@ -1,0 +1,191 @@
+//! One master: a raft node, its peer transport and its client server, started from a
+//! [`MasterConfig`]. Run it in-process with [`Master::start`], or as a process with the
+//! `podvisor-master` binary.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::{Member, Status};
+use crate::error::{Result, StoreError};
+use crate::node::{self, NodeMsg, NodeTiming, NodeStart, Shared};
+use crate::server::{self, Server, ServerOptions};
+
+/// Everything a master needs to start.
+#[derive(Clone, Debug)]
+pub struct MasterConfig {
+    /// This master's id (raft node id), never 0.
+    pub id: u64,
+    /// Id shared by every member of the cluster; peers and clients of another cluster are
+    /// refused.
+    pub cluster_id: u64,
+    /// Where the raft log and snapshots live.
+    pub data_dir: PathBuf,
+    /// The initial members, this one included (used to bootstrap an empty data directory and
+    /// to find peers).
+    pub members: Vec<Member>,
+    /// Address to listen on for peers; defaults to this member's `peer_addr`.
+    pub peer_listen: Option<String>,
+    /// Address to listen on for clients; defaults to this member's `client_addr`.
+    pub client_listen: Option<String>,
+    /// Start empty and wait for the leader (a member added with add-learner).
+    pub join: bool,
+    /// One raft tick.
+    pub tick: Duration,
+    /// Ticks before an election (randomized up to twice this).
+    pub election_ticks: usize,
+    /// Ticks between heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Applied entries between snapshots.
+    pub snapshot_entries: u64,
+    /// Entries kept behind a snapshot.
+    pub snapshot_trail: u64,
+    /// Accept the test-only partition request from clients.
+    pub fault_injection: bool,
+    /// Interval of watch progress notifications.
+    pub progress_interval: Duration,
+}
+
+impl MasterConfig {
+    /// A configuration with podvisor's default timing: 50 ms ticks, elections after 500 ms to
+    /// 1 s of silence, heartbeats every 100 ms, a snapshot every 10,000 entries.
+    pub fn new(id: u64, cluster_id: u64, data_dir: impl Into<PathBuf>, members: Vec<Member>) -> Self {
+        MasterConfig {
+            id,
+            cluster_id,
+            data_dir: data_dir.into(),
+            members,
+            peer_listen: None,
+            client_listen: None,
+            join: false,
+            tick: Duration::from_millis(50),
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            snapshot_entries: 10_000,
+            snapshot_trail: 2_000,
+            fault_injection: false,
+            progress_interval: Duration::from_millis(500),
+        }
+    }
+
+    fn me(&self) -> Result<&Member> {
+        self.members
+            .iter()
+            .find(|m| m.id == self.id)
+            .ok_or_else(|| StoreError::Config(format!("member {} is not in the member list", self.id)))
+    }
+}
+
+/// A running master.
+pub struct Master {
+    shared: Arc<Shared>,
+    server: Server,
+    raft: Option<std::thread::JoinHandle<()>>,
+    client_addr: String,
+}
+
+impl Master {
+    /// Opens the data directory, binds both addresses and starts serving.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for an invalid configuration, [`StoreError::LogEngine`] or
+    /// [`StoreError::Corrupt`] when the data directory fails its checks, [`StoreError::Io`]
+    /// when an address cannot be bound.
+    pub fn start(cfg: MasterConfig) -> Result<Master> {
+        if cfg.id == 0 {
+            return Err(StoreError::Config("member id 0 is reserved".into()));
+        }
+        let me = cfg.me()?.clone();
+        let peer_listen = cfg.peer_listen.clone().unwrap_or(me.peer_addr.clone());
+        let client_listen = cfg.client_listen.clone().unwrap_or(me.client_addr.clone());
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| StoreError::io(format!("creating {}", cfg.data_dir.display()), e))?;
+        let (shared, raft) = node::start(NodeStart {
+            id: cfg.id,
+            cluster_id: cfg.cluster_id,
+            data_dir: cfg.data_dir.clone(),
+            members: cfg.members.clone(),
+            join: cfg.join,
+            peer_listen,
+            timing: NodeTiming {
+                tick: cfg.tick,
+                election_ticks: cfg.election_ticks,
+                heartbeat_ticks: cfg.heartbeat_ticks,
+                snapshot_entries: cfg.snapshot_entries.max(1),
+                snapshot_trail: cfg.snapshot_trail,
+            },
+        })?;
+        let opts = ServerOptions {
+            fault_injection: cfg.fault_injection,
+            progress_interval: cfg.progress_interval,
+        };
+        let server = match Server::start(&client_listen, Arc::clone(&shared), opts) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = shared.tx.send(NodeMsg::Stop);
+                let _ = raft.join();
+                return Err(e);
+            }
+        };
+        Ok(Master { shared, server, raft: Some(raft), client_addr: me.client_addr })
+    }
+
+    /// This master's id.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The address clients reach this master at.
+    pub fn client_addr(&self) -> &str {
+        &self.client_addr
+    }
+
+    /// This master's view of the cluster.
+    pub fn status(&self) -> Status {
+        server::status(&self.shared)
+    }
+
+    /// Whether this master is the leader now.
+    pub fn is_leader(&self) -> bool {
+        let st = self.status();
+        st.leader == st.id
+    }
+
+    /// The error the raft loop stopped on, if it stopped on one.
+    pub fn failure(&self) -> Option<String> {
+        crate::transport::lock(&self.shared.failure).clone()
+    }
+
+    /// Test hook: drops all peer traffic to and from `ids` (empty heals).
+    pub fn partition(&self, ids: &[u64]) {
+        self.shared.transport.set_partition(ids);
+    }
+
+    /// Blocks until the raft loop ends (it ends on [`Master::stop`] or on a fatal error).
+    pub fn wait(mut self) -> Option<String> {
+        if let Some(t) = self.raft.take() {
+            let _ = t.join();
+        }
+        self.server.stop();
+        self.failure()
+    }
+
+    /// Stops serving and closes the data directory.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.server.stop();
+        let _ = self.shared.tx.send(NodeMsg::Stop);
+        if let Some(t) = self.raft.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,777 @@
+//! The raft node of one master: raft-rs's `RawNode` driven by one ready loop thread.
+//!
+//! The loop owns the `RawNode`, the log and the state machine's write side. It follows the
+//! contract of raft-rs's `Ready`:
+//! 1. messages a leader may send before persisting go out first;
+//! 2. a snapshot from the leader is made durable (file, then the log reset) and installed;
+//! 3. new entries and the hard state, including the commit index, are written and fsynced in
+//!    one raft-engine write; only then are the persisted messages (votes, append acks) sent
+//!    and committed entries applied;
+//! 4. after `advance`, a new commit index is made durable before the entries it covers are
+//!    applied, then `advance_apply` tells raft the applied index.
+//!
+//! Everything that arrives while an fsync runs queues on the loop's channel and goes into the
+//! next write, which is the group commit that makes throughput grow with load.
+//!
+//! Leases are timed on the leader only: the deadline of each grant or keep-alive travels in the
+//! command as wall-clock milliseconds, so a new leader restores the remaining time of every
+//! lease from the replicated state and then expires them through raft proposals. A deposed
+//! leader stops timing leases at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChangeV2, Entry, EntryType, Snapshot};
+use raft::prelude::ConfChange;
+use raft::storage::MemStorage;
+use raft_proto::ConfChangeI;
+use raft::{GetEntriesContext, RaftState, RawNode, SnapshotStatus, StateRole, Storage};
+
+use crate::api::{LeaseTimeToLive, Member, Status};
+use crate::error::{Result, StoreError};
+use crate::log_store::{LogStore, SnapshotDir, raft_snapshot};
+use crate::state_machine::{Applied, Command, Proposal, StateMachine};
+use crate::transport::{Inbound, Transport, lock};
+
+/// Messages the ready loop serves.
+pub enum NodeMsg {
+    /// Propose a write; the reply comes when it is applied.
+    Propose(Proposal, Sender<Result<Applied>>),
+    /// Ask for a read index; the reply comes once this member has applied up to it.
+    ReadIndex(Sender<Result<u64>>),
+    /// Propose a membership change.
+    ConfChange(ConfChangeV2, Sender<Result<()>>),
+    /// A lease's remaining time (leader only).
+    TimeToLive(u64, Sender<Result<LeaseTimeToLive>>),
+    /// Transfer leadership.
+    TransferLeader(u64),
+    /// From the transport.
+    Net(Inbound),
+    /// Stop the loop.
+    Stop,
+}
+
+/// Raft timing and snapshot policy of a node.
+#[derive(Clone, Debug)]
+pub struct NodeTiming {
+    /// One raft tick.
+    pub tick: Duration,
+    /// Ticks without a leader before an election (randomized up to twice this).
+    pub election_ticks: usize,
+    /// Ticks between heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Applied entries between two snapshots.
+    pub snapshot_entries: u64,
+    /// Entries kept in the log behind a snapshot, for slightly slow followers.
+    pub snapshot_trail: u64,
+}
+
+/// State shared between the ready loop and the threads that serve clients.
+pub struct Shared {
+    /// This member's id.
+    pub id: u64,
+    /// The cluster id.
+    pub cluster_id: u64,
+    /// The state machine (written by the loop only).
+    pub sm: RwLock<StateMachine>,
+    /// The loop's latest view of raft.
+    pub status: Mutex<Status>,
+    /// Bumped after each applied batch; watchers wait on it.
+    pub applied: (Mutex<u64>, Condvar),
+    /// The loop's inbox.
+    pub tx: Sender<NodeMsg>,
+    /// Set when the loop stopped (for good or because of an error).
+    pub stopped: AtomicBool,
+    /// The error the loop stopped on, if any.
+    pub failure: Mutex<Option<String>>,
+    /// The transport.
+    pub transport: Arc<Transport>,
+}
+
+impl Shared {
+    /// Client address of the leader this member knows.
+    pub fn leader_addr(&self) -> Option<String> {
+        let leader = lock(&self.status).leader;
+        if leader == 0 {
+            return None;
+        }
+        let sm = self.sm.read().unwrap_or_else(|p| p.into_inner());
+        sm.members.get(&leader).map(|m| m.client_addr.clone())
+    }
+
+    /// Waits until the applied index changes from `seen` or `timeout` passes; returns the
+    /// applied index.
+    pub fn wait_applied(&self, seen: u64, timeout: Duration) -> u64 {
+        let (m, cv) = &self.applied;
+        let g = lock(m);
+        if *g != seen {
+            return *g;
+        }
+        let (g, _) = cv.wait_timeout(g, timeout).unwrap_or_else(|p| p.into_inner());
+        *g
+    }
+}
+
+/// raft-rs storage: entries in memory (mirroring the durable log), snapshots made on demand
+/// from the applied state machine.
+#[derive(Clone)]
+struct RaftStorage {
+    mem: MemStorage,
+    shared: Arc<RwLock<Option<Arc<Shared>>>>,
+}
+
+impl Storage for RaftStorage {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        self.mem.initial_state()
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        self.mem.entries(low, high, max_size, context)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        self.mem.term(idx)
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        self.mem.first_index()
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        self.mem.last_index()
+    }
+
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let unavailable = raft::Error::Store(raft::StorageError::SnapshotTemporarilyUnavailable);
+        let guard = self.shared.read().unwrap_or_else(|p| p.into_inner());
+        let Some(shared) = guard.as_ref() else { return Err(unavailable) };
+        let sm = shared.sm.read().unwrap_or_else(|p| p.into_inner());
+        if sm.applied_index < request_index {
+            return Err(unavailable);
+        }
+        Ok(raft_snapshot(&sm))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// What a node needs to start.
+pub struct NodeStart {
+    /// Member id.
+    pub id: u64,
+    /// Cluster id.
+    pub cluster_id: u64,
+    /// Data directory.
+    pub data_dir: std::path::PathBuf,
+    /// Initial members (used to bootstrap an empty data directory).
+    pub members: Vec<Member>,
+    /// Start empty and wait for the leader's snapshot instead of bootstrapping.
+    pub join: bool,
+    /// Peer listen address.
+    pub peer_listen: String,
+    /// Timing.
+    pub timing: NodeTiming,
+}
+
+struct Node {
+    raw: RawNode<RaftStorage>,
+    mem: MemStorage,
+    log: LogStore,
+    snaps: SnapshotDir,
+    shared: Arc<Shared>,
+    rx: Receiver<NodeMsg>,
+    timing: NodeTiming,
+    pending: HashMap<u64, Sender<Result<Applied>>>,
+    pending_conf: HashMap<u64, Sender<Result<()>>>,
+    reads: HashMap<Vec<u8>, (Sender<Result<u64>>, Instant)>,
+    read_waiters: Vec<(u64, Sender<Result<u64>>)>,
+    next_tag: u64,
+    leader: bool,
+    lessor: HashMap<u64, Instant>,
+    revoking: HashMap<u64, Instant>,
+    last_snapshot: u64,
+}
+
+/// Opens the durable state, starts the transport and the ready loop.
+///
+/// # Errors
+/// Any failure to open or check the data directory, or to bind the peer address.
+pub fn start(cfg: NodeStart) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>)> {
+    let snaps = SnapshotDir::open(&cfg.data_dir.join("snap"))?;
+    let log = LogStore::open(&cfg.data_dir.join("log"))?;
+    let mut sm = snaps.load_latest()?;
+    let mut hs = log.hard_state()?;
+    if sm.is_none() && hs.term == 0 && !cfg.join {
+        let mut boot = StateMachine::default();
+        boot.applied_index = 1;
+        boot.applied_term = 1;
+        boot.membership.voters = cfg.members.iter().filter(|m| !m.learner).map(|m| m.id).collect();
+        boot.membership.learners = cfg.members.iter().filter(|m| m.learner).map(|m| m.id).collect();
+        boot.members = cfg.members.iter().map(|m| (m.id, m.clone())).collect();
+        snaps.save(&boot.encode(), 1)?;
+        hs.term = 1;
+        hs.commit = 1;
+        log.append(&[], Some(&hs))?;
+        sm = Some(boot);
+    }
+    let sm = sm.unwrap_or_default();
+
+    let mem = MemStorage::new();
+    if sm.applied_index > 0 {
+        let mut snap = raft_snapshot(&sm);
+        snap.data = Default::default();
+        mem.wl().apply_snapshot(snap)?;
+    }
+    if hs.commit < sm.applied_index {
+        // A leader's snapshot was saved but the crash came before the log was reset: the log
+        // is older than the snapshot and is dropped, as the reset would have done.
+        hs.commit = sm.applied_index;
+        hs.term = hs.term.max(sm.applied_term);
+        log.reset_to_snapshot(&hs)?;
+    } else {
+        let entries = log.entries_from(sm.applied_index + 1)?;
+        mem.wl().append(&entries)?;
+    }
+    mem.wl().set_hardstate(hs);
+
+    let holder: Arc<RwLock<Option<Arc<Shared>>>> = Arc::new(RwLock::new(None));
+    let storage = RaftStorage { mem: mem.clone(), shared: Arc::clone(&holder) };
+    let raft_cfg = raft::Config {
+        id: cfg.id,
+        election_tick: cfg.timing.election_ticks,
+        heartbeat_tick: cfg.timing.heartbeat_ticks,
+        applied: sm.applied_index,
+        max_size_per_msg: 1 << 20,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        read_only_option: raft::ReadOnlyOption::Safe,
+        ..Default::default()
+    };
+    raft_cfg.validate()?;
+    let logger = slog::Logger::root(slog::Discard, slog::o!());
+    let raw = RawNode::new(&raft_cfg, storage, &logger)?;
+
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let sink_tx = tx.clone();
+    let transport = Transport::start(
+        cfg.id,
+        cfg.cluster_id,
+        &cfg.peer_listen,
+        Arc::new(move |m| {
+            let _ = sink_tx.send(NodeMsg::Net(m));
+        }),
+    )?;
+    for m in cfg.members.iter().chain(sm.members.values()) {
+        transport.set_peer(m.id, &m.peer_addr);
+    }
+    let last_snapshot = sm.applied_index;
+    let applied = sm.applied_index;
+    let shared = Arc::new(Shared {
+        id: cfg.id,
+        cluster_id: cfg.cluster_id,
+        sm: RwLock::new(sm),
+        status: Mutex::new(Status { id: cfg.id, applied_index: applied, ..Default::default() }),
+        applied: (Mutex::new(applied), Condvar::new()),
+        tx,
+        stopped: AtomicBool::new(false),
+        failure: Mutex::new(None),
+        transport,
+    });
+    *holder.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&shared));
+
+    let mut node = Node {
+        raw,
+        mem,
+        log,
+        snaps,
+        shared: Arc::clone(&shared),
+        rx,
+        timing: cfg.timing,
+        pending: HashMap::new(),
+        pending_conf: HashMap::new(),
+        reads: HashMap::new(),
+        read_waiters: Vec::new(),
+        next_tag: rand::random::<u64>() >> 1,
+        leader: false,
+        lessor: HashMap::new(),
+        revoking: HashMap::new(),
+        last_snapshot,
+    };
+    let id = cfg.id;
+    let handle = std::thread::Builder::new()
+        .name(format!("raft-{id}"))
+        .spawn(move || {
+            let result = node.run();
+            node.shared.stopped.store(true, Ordering::SeqCst);
+            node.fail_all();
+            node.shared.transport.stop();
+            if let Err(e) = result {
+                tracing::error!(member = id, error = %e, "raft loop stopped on an error");
+                *lock(&node.shared.failure) = Some(e.to_string());
+            }
+            // Wake watchers so they notice the stop.
+            node.shared.applied.1.notify_all();
+        })
+        .map_err(|e| StoreError::io("spawning the raft loop", e))?;
+    Ok((shared, handle))
+}
+
+impl Node {
+    fn run(&mut self) -> Result<()> {
+        let mut next_tick = Instant::now() + self.timing.tick;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(wait) {
+                Ok(NodeMsg::Stop) => return Ok(()),
+                Ok(m) => self.handle(m)?,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            for _ in 0..4096 {
+                match self.rx.try_recv() {
+                    Ok(NodeMsg::Stop) => return Ok(()),
+                    Ok(m) => self.handle(m)?,
+                    Err(_) => break,
+                }
+            }
+            if Instant::now() >= next_tick {
+                next_tick += self.timing.tick;
+                if next_tick < Instant::now() {
+                    next_tick = Instant::now() + self.timing.tick;
+                }
+                self.raw.tick();
+                self.tick_leases();
+                self.sweep_reads();
+            }
+            self.on_ready()?;
+        }
+    }
+
+    fn handle(&mut self, m: NodeMsg) -> Result<()> {
+        match m {
+            NodeMsg::Propose(p, reply) => self.propose(p, reply),
+            NodeMsg::ReadIndex(reply) => {
+                let ctx = self.tag().to_le_bytes().to_vec();
+                self.raw.read_index(ctx.clone());
+                self.reads.insert(ctx, (reply, Instant::now()));
+            }
+            NodeMsg::ConfChange(cc, reply) => {
+                if !self.leader {
+                    let _ = reply.send(Err(StoreError::NotLeader { leader: self.shared.leader_addr() }));
+                    return Ok(());
+                }
+                let tag = self.tag();
+                match self.raw.propose_conf_change(self.context(tag), cc) {
+                    Ok(()) => {
+                        self.pending_conf.insert(tag, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(StoreError::InvalidRequest(format!("membership change refused: {e}"))));
+                    }
+                }
+            }
+            NodeMsg::TimeToLive(id, reply) => {
+                let _ = reply.send(self.time_to_live(id));
+            }
+            NodeMsg::TransferLeader(to) => self.raw.transfer_leader(to),
+            NodeMsg::Net(Inbound::Message(msg)) => {
+                if let Err(e) = self.raw.step(*msg) {
+                    tracing::debug!(member = self.shared.id, error = %e, "raft refused a message");
+                }
+            }
+            NodeMsg::Net(Inbound::Unreachable(to)) => self.raw.report_unreachable(to),
+            NodeMsg::Net(Inbound::SnapshotSent(to, ok)) => {
+                let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                self.raw.report_snapshot(to, status);
+            }
+            NodeMsg::Stop => {}
+        }
+        Ok(())
+    }
+
+    fn tag(&mut self) -> u64 {
+        self.next_tag = self.next_tag.wrapping_add(1);
+        self.next_tag
+    }
+
+    fn context(&self, tag: u64) -> Vec<u8> {
+        let mut ctx = self.shared.id.to_le_bytes().to_vec();
+        ctx.extend_from_slice(&tag.to_le_bytes());
+        ctx
+    }
+
+    fn propose(&mut self, p: Proposal, reply: Sender<Result<Applied>>) {
+        if !self.leader {
+            let _ = reply.send(Err(StoreError::NotLeader { leader: self.shared.leader_addr() }));
+            return;
+        }
+        let tag = self.tag();
+        let data = bincode::serialize(&p).expect("proposals always encode");
+        match self.raw.propose(self.context(tag), data) {
+            Ok(()) => {
+                self.pending.insert(tag, reply);
+            }
+            Err(_) => {
+                let _ = reply.send(Err(StoreError::NotLeader { leader: self.shared.leader_addr() }));
+            }
+        }
+    }
+
+    fn propose_internal(&mut self, command: Command) {
+        let data = bincode::serialize(&Proposal { request: None, command })
+            .expect("proposals always encode");
+        let _ = self.raw.propose(Vec::new(), data);
+    }
+
+    fn time_to_live(&self, id: u64) -> Result<LeaseTimeToLive> {
+        if !self.leader {
+            return Err(StoreError::NotLeader { leader: self.shared.leader_addr() });
+        }
+        let sm = self.shared.sm.read().unwrap_or_else(|p| p.into_inner());
+        let lease = sm.leases.get(&id).ok_or(StoreError::LeaseNotFound(id))?;
+        let remaining = self
+            .lessor
+            .get(&id)
+            .map_or(0, |at| at.saturating_duration_since(Instant::now()).as_millis() as u64);
+        Ok(LeaseTimeToLive {
+            id,
+            granted_ttl_secs: lease.ttl_secs,
+            remaining_ms: remaining,
+            keys: lease.keys.iter().cloned().collect(),
+        })
+    }
+
+    /// Expiry instant of a lease from its replicated deadline, clamped to its TTL.
+    fn expiry_of(ttl_secs: u64, deadline_ms: u64) -> Instant {
+        let remaining = deadline_ms.saturating_sub(now_ms()).min(ttl_secs * 1000);
+        Instant::now() + Duration::from_millis(remaining)
+    }
+
+    fn tick_leases(&mut self) {
+        if !self.leader {
+            return;
+        }
+        let now = Instant::now();
+        let expired: Vec<u64> = self
+            .lessor
+            .iter()
+            .filter(|(id, at)| **at <= now && self.revoking.get(id).is_none_or(|t| now >= *t))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.revoking.insert(id, now + Duration::from_secs(1));
+            self.propose_internal(Command::LeaseRevoke { id });
+        }
+    }
+
+    fn sweep_reads(&mut self) {
+        let old = Instant::now() - Duration::from_secs(10);
+        self.reads.retain(|_, (_, at)| *at > old);
+    }
+
+    fn become_leader(&mut self) {
+        self.leader = true;
+        let sm = self.shared.sm.read().unwrap_or_else(|p| p.into_inner());
+        self.lessor = sm
+            .leases
+            .iter()
+            .map(|(id, l)| (*id, Self::expiry_of(l.ttl_secs, l.deadline_ms)))
+            .collect();
+        self.revoking.clear();
+    }
+
+    fn lose_leadership(&mut self) {
+        self.leader = false;
+        self.lessor.clear();
+        self.revoking.clear();
+        for (_, reply) in self.pending.drain() {
+            let _ = reply.send(Err(StoreError::OutcomeUnknown("leadership changed".into())));
+        }
+        for (_, reply) in self.pending_conf.drain() {
+            let _ = reply.send(Err(StoreError::OutcomeUnknown("leadership changed".into())));
+        }
+    }
+
+    fn fail_all(&mut self) {
+        for (_, reply) in self.pending.drain() {
+            let _ = reply.send(Err(StoreError::Stopped));
+        }
+        for (_, reply) in self.pending_conf.drain() {
+            let _ = reply.send(Err(StoreError::Stopped));
+        }
+        for (_, (reply, _)) in self.reads.drain() {
+            let _ = reply.send(Err(StoreError::Stopped));
+        }
+        for (_, reply) in self.read_waiters.drain(..) {
+            let _ = reply.send(Err(StoreError::Stopped));
+        }
+    }
+
+    fn on_ready(&mut self) -> Result<()> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.raw.ready();
+        if let Some(ss) = ready.ss() {
+            let is_leader = ss.raft_state == StateRole::Leader;
+            if is_leader && !self.leader {
+                self.become_leader();
+            } else if !is_leader && self.leader {
+                self.lose_leadership();
+            }
+            lock(&self.shared.status).leader = ss.leader_id;
+        }
+        if !ready.messages().is_empty() {
+            self.shared.transport.send(ready.take_messages());
+        }
+        if !ready.snapshot().is_empty() {
+            self.install_snapshot(ready.snapshot().clone())?;
+        }
+        for rs in ready.take_read_states() {
+            if let Some((reply, _)) = self.reads.remove(&rs.request_ctx) {
+                self.read_waiters.push((rs.index, reply));
+            }
+        }
+
+        // Entries and hard state (with the commit index) become durable together, before any
+        // vote or append acknowledgement leaves and before anything they commit is applied.
+        let hs = ready.hs().cloned();
+        self.log.append(ready.entries(), hs.as_ref())?;
+        self.mem.wl().append(ready.entries())?;
+        if let Some(hs) = hs {
+            self.mem.wl().set_hardstate(hs);
+        }
+        self.shared.transport.send(ready.take_persisted_messages());
+        let committed = ready.take_committed_entries();
+        self.apply(committed)?;
+
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            let mut hs = self.raw.raft.hard_state();
+            hs.commit = commit;
+            self.log.append(&[], Some(&hs))?;
+            self.mem.wl().set_hardstate(hs);
+        }
+        self.shared.transport.send(light.take_messages());
+        self.apply(light.take_committed_entries())?;
+        self.raw.advance_apply();
+        self.after_apply()
+    }
+
+    fn install_snapshot(&mut self, snap: Snapshot) -> Result<()> {
+        let index = snap.get_metadata().index;
+        let sm = StateMachine::decode(&snap.data).map_err(|reason| StoreError::MalformedMessage {
+            from: "the leader's snapshot".into(),
+            reason,
+        })?;
+        if sm.applied_index != index {
+            return Err(StoreError::MalformedMessage {
+                from: "the leader's snapshot".into(),
+                reason: format!("metadata index {index} but state at {}", sm.applied_index),
+            });
+        }
+        self.snaps.save(&snap.data, index)?;
+        let mut hs = self.raw.raft.hard_state();
+        hs.commit = hs.commit.max(index);
+        self.log.reset_to_snapshot(&hs)?;
+        self.mem.wl().apply_snapshot(snap)?;
+        for m in sm.members.values() {
+            self.shared.transport.set_peer(m.id, &m.peer_addr);
+        }
+        tracing::info!(member = self.shared.id, index, "installed the leader's snapshot");
+        *self.shared.sm.write().unwrap_or_else(|p| p.into_inner()) = sm;
+        self.last_snapshot = index;
+        Ok(())
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut replies = Vec::new();
+        let shared = Arc::clone(&self.shared);
+        let mut sm = shared.sm.write().unwrap_or_else(|p| p.into_inner());
+        for e in entries {
+            if e.index <= sm.applied_index {
+                continue;
+            }
+            let tag = self.own_tag(&e.context);
+            match e.get_entry_type() {
+                EntryType::EntryNormal if e.data.is_empty() => {}
+                EntryType::EntryNormal => {
+                    let proposal: Proposal = bincode::deserialize(&e.data).map_err(|err| {
+                        StoreError::Corrupt {
+                            path: "raft log".into(),
+                            reason: format!("entry {} does not decode: {err}", e.index),
+                        }
+                    })?;
+                    if self.leader {
+                        match &proposal.command {
+                            Command::LeaseGrant { id, ttl_secs, deadline_ms } => {
+                                self.lessor.insert(*id, Self::expiry_of(*ttl_secs, *deadline_ms));
+                            }
+                            Command::LeaseKeepAlive { id, deadline_ms } => {
+                                if let Some(l) = sm.leases.get(id) {
+                                    self.lessor.insert(*id, Self::expiry_of(l.ttl_secs, *deadline_ms));
+                                }
+                            }
+                            Command::LeaseRevoke { id } => {
+                                self.lessor.remove(id);
+                                self.revoking.remove(id);
+                            }
+                            _ => {}
+                        }
+                    }
+                    let applied = sm.apply(e.index, proposal);
+                    if let Some(tag) = tag {
+                        if let Some(reply) = self.pending.remove(&tag) {
+                            replies.push((reply, applied));
+                        }
+                    }
+                }
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    let cc = if e.get_entry_type() == EntryType::EntryConfChange {
+                        ConfChange::parse_from_bytes(&e.data).map(|c| c.into_v2())
+                    } else {
+                        ConfChangeV2::parse_from_bytes(&e.data)
+                    }
+                    .map_err(|err| StoreError::Corrupt {
+                        path: "raft log".into(),
+                        reason: format!("conf change {} does not decode: {err}", e.index),
+                    })?;
+                    let result = self.apply_conf_change(&mut sm, &cc);
+                    if let Some(reply) = tag.and_then(|t| self.pending_conf.remove(&t)) {
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+            sm.applied_index = e.index;
+            sm.applied_term = e.term;
+        }
+        let applied = sm.applied_index;
+        drop(sm);
+        for (reply, a) in replies {
+            let _ = reply.send(Ok(a));
+        }
+        lock(&self.shared.status).applied_index = applied;
+        Ok(())
+    }
+
+    fn apply_conf_change(&mut self, sm: &mut StateMachine, cc: &ConfChangeV2) -> Result<()> {
+        let cs = self.raw.apply_conf_change(cc)?;
+        sm.membership = crate::state_machine::Membership::from_conf_state(&cs);
+        if !cc.context.is_empty() {
+            if let Ok(member) = bincode::deserialize::<Member>(&cc.context) {
+                self.shared.transport.set_peer(member.id, &member.peer_addr);
+                sm.members.insert(member.id, member);
+            }
+        }
+        let known: Vec<u64> = cs.voters.iter().chain(cs.learners.iter()).copied().collect();
+        for ch in &cc.changes {
+            let id = ch.node_id;
+            if !known.contains(&id) {
+                sm.members.remove(&id);
+                self.shared.transport.remove_peer(id);
+            } else if let Some(m) = sm.members.get_mut(&id) {
+                m.learner = cs.learners.contains(&id);
+            }
+        }
+        self.mem.wl().set_conf_state(cs);
+        Ok(())
+    }
+
+    fn own_tag(&self, ctx: &[u8]) -> Option<u64> {
+        if ctx.len() != 16 {
+            return None;
+        }
+        let id = u64::from_le_bytes(ctx[..8].try_into().expect("8 bytes"));
+        (id == self.shared.id).then(|| u64::from_le_bytes(ctx[8..].try_into().expect("8 bytes")))
+    }
+
+    fn after_apply(&mut self) -> Result<()> {
+        let (applied, revision, compact) = {
+            let sm = self.shared.sm.read().unwrap_or_else(|p| p.into_inner());
+            (sm.applied_index, sm.mvcc.revision(), sm.mvcc.compact_revision())
+        };
+        {
+            let mut st = lock(&self.shared.status);
+            st.applied_index = applied;
+            st.revision = revision;
+            st.compact_revision = compact;
+            st.term = self.raw.raft.term;
+            st.commit_index = self.raw.raft.raft_log.committed;
+            st.snapshot_index = self.last_snapshot;
+            if !self.leader && st.leader == self.shared.id {
+                st.leader = 0;
+            }
+        }
+        let mut still = Vec::new();
+        for (index, reply) in self.read_waiters.drain(..) {
+            if index <= applied {
+                let _ = reply.send(Ok(index));
+            } else {
+                still.push((index, reply));
+            }
+        }
+        self.read_waiters = still;
+        {
+            let (m, cv) = &self.shared.applied;
+            let mut g = lock(m);
+            if *g != applied {
+                *g = applied;
+                cv.notify_all();
+            }
+        }
+        if applied >= self.last_snapshot + self.timing.snapshot_entries {
+            self.take_snapshot(applied)?;
+        }
+        Ok(())
+    }
+
+    fn take_snapshot(&mut self, applied: u64) -> Result<()> {
+        let bytes = self.shared.sm.read().unwrap_or_else(|p| p.into_inner()).encode();
+        self.snaps.save(&bytes, applied)?;
+        self.last_snapshot = applied;
+        let keep_from = applied.saturating_sub(self.timing.snapshot_trail).max(1);
+        let first = self.mem.first_index()?;
+        if keep_from > first {
+            self.mem.wl().compact(keep_from)?;
+            self.log.compact_to(keep_from);
+        }
+        tracing::debug!(member = self.shared.id, index = applied, "took a snapshot");
+        Ok(())
+    }
+}
+
+/// Sends a request to the loop and waits for its reply.
+pub fn ask<T>(
+    shared: &Shared,
+    make: impl FnOnce(Sender<Result<T>>) -> NodeMsg,
+    timeout: Duration,
+    what: &str,
+) -> Result<T> {
+    if shared.stopped.load(Ordering::SeqCst) {
+        return Err(StoreError::Stopped);
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    shared.tx.send(make(tx)).map_err(|_| StoreError::Stopped)?;
+    match rx.recv_timeout(timeout) {
+        Ok(r) => r,
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(StoreError::Timeout(what.into())),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(StoreError::Stopped),
+    }
+}
