@@ -79,8 +79,11 @@ impl AgentClient {
                 _ => String::new(),
             };
             tracing::warn!(ours = version, agent = hello.version, %reason, "agent refused");
-            return Err(ProtocolError::VersionMismatch { ours: version, theirs: hello.version }
-                .into());
+            return Err(ProtocolError::VersionMismatch {
+                ours: version,
+                theirs: hello.version,
+            }
+            .into());
         }
 
         let shared = Arc::new(Shared {
@@ -129,9 +132,10 @@ impl AgentClient {
         let rx = self.send(request)?;
         match rx.recv_timeout(timeout) {
             Ok(r) => Ok(r?),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                Err(SandboxError::Timeout { what, secs: timeout.as_secs() })
-            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(SandboxError::Timeout {
+                what,
+                secs: timeout.as_secs(),
+            }),
             Err(_) => Err(self.disconnected()),
         }
     }
@@ -146,9 +150,17 @@ impl AgentClient {
             }
             pending.insert(id, tx);
         }
-        let sent = self.writer.lock().expect("writer lock").write(&HostMessage::Request { id, request });
+        let sent = self
+            .writer
+            .lock()
+            .expect("writer lock")
+            .write(&HostMessage::Request { id, request });
         if let Err(e) = sent {
-            self.shared.pending.lock().expect("pending lock").remove(&id);
+            self.shared
+                .pending
+                .lock()
+                .expect("pending lock")
+                .remove(&id);
             return Err(e.into());
         }
         Ok(rx)
@@ -189,7 +201,11 @@ fn route(mut frames: FrameReader<Box<dyn Read + Send>>, shared: &Shared) {
                     let _ = tx.send(result);
                 }
             }
-            AgentMessage::Output { process, stream, data } => {
+            AgentMessage::Output {
+                process,
+                stream,
+                data,
+            } => {
                 (shared.sink)(&process, stream, &data);
                 publish(shared, &process, ProcessEvent::Output(stream, data), false);
             }

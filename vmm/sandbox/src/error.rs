@@ -67,6 +67,10 @@ pub enum SandboxError {
 
 impl SandboxError {
     pub(crate) fn host(what: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Self::Host { what, path: path.into(), source }
+        Self::Host {
+            what,
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -97,7 +97,10 @@ pub enum ImageError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ImageError + '_ {
-    move |source| ImageError::Io { path: path.to_owned(), source }
+    move |source| ImageError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Unpacks the image of an OCI layout into `dest`, which must not exist yet. On failure `dest`
@@ -112,7 +115,9 @@ pub fn unpack_oci_layout(
     dest: &Path,
 ) -> Result<ImageDefaults, ImageError> {
     if !layout.join("oci-layout").is_file() || !layout.join("index.json").is_file() {
-        return Err(ImageError::NotFound { path: layout.to_owned() });
+        return Err(ImageError::NotFound {
+            path: layout.to_owned(),
+        });
     }
     fs::create_dir_all(dest).map_err(io_err(dest))?;
     let result = unpack_into(layout, reference, dest);
@@ -128,8 +133,10 @@ fn unpack_into(
     dest: &Path,
 ) -> Result<ImageDefaults, ImageError> {
     let index_path = layout.join("index.json");
-    let index = ImageIndex::from_file(&index_path)
-        .map_err(|e| ImageError::Invalid { path: index_path.clone(), reason: e.to_string() })?;
+    let index = ImageIndex::from_file(&index_path).map_err(|e| ImageError::Invalid {
+        path: index_path.clone(),
+        reason: e.to_string(),
+    })?;
     let descriptor = index
         .manifests()
         .iter()
@@ -146,13 +153,18 @@ fn unpack_into(
         })?;
 
     let manifest_bytes = read_blob(layout, descriptor.digest().as_ref())?;
-    let manifest = ImageManifest::from_reader(manifest_bytes.as_slice()).map_err(|e| {
-        ImageError::Invalid { path: blob_path(layout, descriptor.digest().as_ref()), reason: e.to_string() }
-    })?;
+    let manifest =
+        ImageManifest::from_reader(manifest_bytes.as_slice()).map_err(|e| ImageError::Invalid {
+            path: blob_path(layout, descriptor.digest().as_ref()),
+            reason: e.to_string(),
+        })?;
     let config_digest = manifest.config().digest().to_string();
     let config_bytes = read_blob(layout, &config_digest)?;
     let config = ImageConfiguration::from_reader(config_bytes.as_slice()).map_err(|e| {
-        ImageError::Invalid { path: blob_path(layout, &config_digest), reason: e.to_string() }
+        ImageError::Invalid {
+            path: blob_path(layout, &config_digest),
+            reason: e.to_string(),
+        }
     })?;
 
     for layer in manifest.layers() {
@@ -169,14 +181,19 @@ fn unpack_into(
                 });
             }
         };
-        let reader: Box<dyn Read> =
-            if gzip { Box::new(GzDecoder::new(blob.as_slice())) } else { Box::new(blob.as_slice()) };
+        let reader: Box<dyn Read> = if gzip {
+            Box::new(GzDecoder::new(blob.as_slice()))
+        } else {
+            Box::new(blob.as_slice())
+        };
         apply_layer(reader, dest, &digest)?;
     }
 
     let mut defaults = ImageDefaults::default();
     if let Some(c) = config.config() {
-        defaults.args.extend(c.entrypoint().clone().unwrap_or_default());
+        defaults
+            .args
+            .extend(c.entrypoint().clone().unwrap_or_default());
         defaults.args.extend(c.cmd().clone().unwrap_or_default());
         defaults.env = c.env().clone().unwrap_or_default();
         defaults.cwd = c.working_dir().clone().unwrap_or_default();
@@ -207,11 +224,17 @@ fn read_blob(layout: &Path, digest: &str) -> Result<Vec<u8>, ImageError> {
     let path = blob_path(layout, digest);
     let data = fs::read(&path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => ImageError::NotFound { path: path.clone() },
-        _ => ImageError::Io { path: path.clone(), source: e },
+        _ => ImageError::Io {
+            path: path.clone(),
+            source: e,
+        },
     })?;
     let actual = hex_string(&Sha256::digest(&data));
     if actual != hex {
-        return Err(ImageError::DigestMismatch { digest: digest.to_owned(), actual });
+        return Err(ImageError::DigestMismatch {
+            digest: digest.to_owned(),
+            actual,
+        });
     }
     Ok(data)
 }
@@ -222,7 +245,10 @@ fn hex_string(bytes: &[u8]) -> String {
 
 /// Applies one layer (a tar stream) onto `root`, honouring OCI whiteouts.
 fn apply_layer(reader: impl Read, root: &Path, digest: &str) -> Result<(), ImageError> {
-    let corrupt = |e: io::Error| ImageError::CorruptLayer { digest: digest.to_owned(), reason: e.to_string() };
+    let corrupt = |e: io::Error| ImageError::CorruptLayer {
+        digest: digest.to_owned(),
+        reason: e.to_string(),
+    };
     let mut archive = tar::Archive::new(BufReader::new(reader));
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
@@ -258,14 +284,22 @@ fn apply_layer(reader: impl Read, root: &Path, digest: &str) -> Result<(), Image
             }
         }
         if kind.is_hard_link() {
-            let link = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+            let link = entry
+                .link_name_bytes()
+                .map(|b| b.into_owned())
+                .unwrap_or_default();
             let link = String::from_utf8_lossy(&link).into_owned();
             let link_rel = relative_path(&link).map_err(escape)?;
-            let src_parent = resolve_dir(root, link_rel.parent().unwrap_or(Path::new("")))
-                .map_err(escape)?;
+            let src_parent =
+                resolve_dir(root, link_rel.parent().unwrap_or(Path::new(""))).map_err(escape)?;
             let src = src_parent.join(link_rel.file_name().unwrap_or_default());
-            if fs::symlink_metadata(&src).map(|m| m.file_type().is_symlink()).unwrap_or(true) {
-                return Err(escape(format!("hard link to {link:?}, which is not a file in the rootfs")));
+            if fs::symlink_metadata(&src)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(true)
+            {
+                return Err(escape(format!(
+                    "hard link to {link:?}, which is not a file in the rootfs"
+                )));
             }
             fs::hard_link(&src, &target).map_err(io_err(&target))?;
             continue;
@@ -273,7 +307,10 @@ fn apply_layer(reader: impl Read, root: &Path, digest: &str) -> Result<(), Image
         entry.set_preserve_permissions(true);
         entry.set_preserve_mtime(true);
         entry.set_unpack_xattrs(false);
-        entry.unpack(&target).map_err(|e| ImageError::Io { path: target.clone(), source: e })?;
+        entry.unpack(&target).map_err(|e| ImageError::Io {
+            path: target.clone(),
+            source: e,
+        })?;
     }
     Ok(())
 }
@@ -297,8 +334,11 @@ fn relative_path(name: &str) -> Result<PathBuf, String> {
 /// when relative and staying inside the root.
 fn resolve_dir(root: &Path, rel: &Path) -> Result<PathBuf, String> {
     let mut stack: Vec<PathBuf> = Vec::new();
-    let mut pending: Vec<std::ffi::OsString> =
-        rel.components().rev().map(|c| c.as_os_str().to_owned()).collect();
+    let mut pending: Vec<std::ffi::OsString> = rel
+        .components()
+        .rev()
+        .map(|c| c.as_os_str().to_owned())
+        .collect();
     let mut hops = 0;
     while let Some(part) = pending.pop() {
         if part == ".." {
@@ -323,7 +363,12 @@ fn resolve_dir(root: &Path, rel: &Path) -> Result<PathBuf, String> {
                 if target.is_absolute() {
                     return Err(format!(
                         "it would be written through the absolute symlink /{} -> {}",
-                        stack.iter().chain([&PathBuf::from(&part)]).map(|p| p.display().to_string()).collect::<Vec<_>>().join("/"),
+                        stack
+                            .iter()
+                            .chain([&PathBuf::from(&part)])
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join("/"),
                         target.display()
                     ));
                 }
@@ -368,7 +413,8 @@ pub fn check_rootfs(dir: &Path) -> Result<(), ImageError> {
     if dir.is_absolute() && dir.is_dir() {
         Ok(())
     } else {
-        Err(ImageError::NotFound { path: dir.to_owned() })
+        Err(ImageError::NotFound {
+            path: dir.to_owned(),
+        })
     }
 }
-

@@ -27,7 +27,10 @@ pub struct LogPolicy {
 
 impl Default for LogPolicy {
     fn default() -> Self {
-        Self { max_bytes: 10 << 20, max_files: 3 }
+        Self {
+            max_bytes: 10 << 20,
+            max_files: 3,
+        }
     }
 }
 
@@ -48,7 +51,12 @@ impl LogWriter {
     pub fn open(path: PathBuf, policy: LogPolicy) -> io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let size = file.metadata()?.len();
-        Ok(Self { path, policy, file, size })
+        Ok(Self {
+            path,
+            policy,
+            file,
+            size,
+        })
     }
 
     /// Appends a chunk of `stream`.
@@ -63,8 +71,7 @@ impl LogWriter {
             Stream::Stderr => "stderr",
         };
         let mut buf = Vec::with_capacity(data.len() + 64);
-        let mut lines = data.split_inclusive(|b| *b == b'\n').peekable();
-        while let Some(line) = lines.next() {
+        for line in data.split_inclusive(|b| *b == b'\n') {
             let (text, tag) = match line.strip_suffix(b"\n") {
                 Some(t) => (t, "F"),
                 None => (line, "P"),
@@ -92,7 +99,10 @@ impl LogWriter {
             }
             fs::rename(&self.path, numbered(1))?;
         }
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         self.size = 0;
         Ok(())
     }
@@ -132,7 +142,11 @@ pub struct LogFollower {
 impl LogFollower {
     /// Follows the log at `path` from its beginning (the file may not exist yet).
     pub fn new(path: &Path) -> Self {
-        Self { path: path.to_owned(), file: None, inode: 0 }
+        Self {
+            path: path.to_owned(),
+            file: None,
+            inode: 0,
+        }
     }
 
     /// Reads what is there now; empty when nothing new was written.
@@ -209,23 +223,33 @@ mod tests {
     fn test_log_is_bounded_rotated_and_followed_across_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.log");
-        let policy = LogPolicy { max_bytes: 200, max_files: 2 };
+        let policy = LogPolicy {
+            max_bytes: 200,
+            max_files: 2,
+        };
         let mut w = LogWriter::open(path.clone(), policy).unwrap();
         let mut follower = LogFollower::new(&path);
         let mut seen = Vec::new();
         for i in 0..40 {
-            w.write(Stream::Stdout, format!("line {i}\n").as_bytes()).unwrap();
+            w.write(Stream::Stdout, format!("line {i}\n").as_bytes())
+                .unwrap();
             seen.extend(follower.read_available().unwrap());
         }
         w.write(Stream::Stderr, b"partial").unwrap();
         seen.extend(follower.read_available().unwrap());
         let text = String::from_utf8(seen).unwrap();
         for i in 0..40 {
-            assert!(text.contains(&format!(" stdout F line {i}\n")), "line {i} missing");
+            assert!(
+                text.contains(&format!(" stdout F line {i}\n")),
+                "line {i} missing"
+            );
         }
         assert!(text.ends_with(" stderr P partial\n"));
         for f in ["c.log", "c.log.1", "c.log.2"] {
-            assert!(fs::metadata(dir.path().join(f)).unwrap().len() <= 200, "{f} over bound");
+            assert!(
+                fs::metadata(dir.path().join(f)).unwrap().len() <= 200,
+                "{f} over bound"
+            );
         }
         assert!(!dir.path().join("c.log.3").exists());
     }

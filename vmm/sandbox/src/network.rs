@@ -60,7 +60,10 @@ pub enum NetworkError {
 
 fn netlink(step: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetworkError {
     let step = step.into();
-    move |e| NetworkError::Netlink { step, reason: e.to_string() }
+    move |e| NetworkError::Netlink {
+        step,
+        reason: e.to_string(),
+    }
 }
 
 /// The interfaces a sandbox added, for teardown.
@@ -88,7 +91,10 @@ fn in_netns<T: Send + 'static>(
     let netns = netns.map(Path::to_owned);
     let run = move || -> Result<T, NetworkError> {
         if let Some(path) = &netns {
-            let ns_err = |source| NetworkError::Namespace { path: path.clone(), source };
+            let ns_err = |source| NetworkError::Namespace {
+                path: path.clone(),
+                source,
+            };
             let file = File::open(path).map_err(ns_err)?;
             // SAFETY: setns on an open namespace descriptor changes only this thread's
             // network namespace; the thread ends with this closure.
@@ -128,7 +134,12 @@ async fn link_index(handle: &Handle, name: &str) -> Result<Option<u32>, NetworkE
 
 async fn set_up(handle: &Handle, index: u32, what: &str) -> Result<(), NetworkError> {
     let msg = LinkUnspec::new_with_index(index).up().build();
-    handle.link().set(msg).execute().await.map_err(netlink(format!("bringing {what} up")))
+    handle
+        .link()
+        .set(msg)
+        .execute()
+        .await
+        .map_err(netlink(format!("bringing {what} up")))
 }
 
 /// Connects the sandbox whose network namespace is `sandbox_netns` to the bridge.
@@ -145,7 +156,10 @@ pub fn setup(
         return Err(NetworkError::Invalid(format!("{config:?}")));
     }
     let (host, peer) = veth_names(id);
-    let net = SandboxNetwork { host_veth: host.clone(), host_netns: config.host_netns.clone() };
+    let net = SandboxNetwork {
+        host_veth: host.clone(),
+        host_netns: config.host_netns.clone(),
+    };
     let result = setup_inner(config, sandbox_netns, host, peer);
     if result.is_err() {
         let _ = net.teardown();
@@ -159,8 +173,10 @@ fn setup_inner(
     host: String,
     peer: String,
 ) -> Result<(), NetworkError> {
-    let ns_file = File::open(sandbox_netns)
-        .map_err(|source| NetworkError::Namespace { path: sandbox_netns.to_owned(), source })?;
+    let ns_file = File::open(sandbox_netns).map_err(|source| NetworkError::Namespace {
+        path: sandbox_netns.to_owned(),
+        source,
+    })?;
     let (bridge, gateway, prefix) = (config.bridge.clone(), config.gateway, config.prefix_len);
     let peer2 = peer.clone();
     in_netns(config.host_netns.as_deref(), async move |h: Handle| {
@@ -168,7 +184,11 @@ fn setup_inner(
             Some(i) => i,
             None => {
                 let msg = LinkBridge::new(&bridge).build();
-                h.link().add(msg).execute().await.map_err(netlink(format!("creating {bridge}")))?;
+                h.link()
+                    .add(msg)
+                    .execute()
+                    .await
+                    .map_err(netlink(format!("creating {bridge}")))?;
                 let i = link_index(&h, &bridge).await?.ok_or_else(|| {
                     NetworkError::Invalid(format!("bridge {bridge} vanished after creation"))
                 })?;
@@ -183,14 +203,32 @@ fn setup_inner(
         set_up(&h, br, &bridge).await?;
 
         let msg = LinkVeth::new(&host, &peer).build();
-        h.link().add(msg).execute().await.map_err(netlink(format!("creating veth {host}")))?;
-        let hi = link_index(&h, &host).await?.ok_or_else(|| NetworkError::Invalid(host.clone()))?;
-        let pi = link_index(&h, &peer).await?.ok_or_else(|| NetworkError::Invalid(peer.clone()))?;
+        h.link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(netlink(format!("creating veth {host}")))?;
+        let hi = link_index(&h, &host)
+            .await?
+            .ok_or_else(|| NetworkError::Invalid(host.clone()))?;
+        let pi = link_index(&h, &peer)
+            .await?
+            .ok_or_else(|| NetworkError::Invalid(peer.clone()))?;
         let msg = LinkUnspec::new_with_index(hi).controller(br).build();
-        h.link().set(msg).execute().await.map_err(netlink(format!("adding {host} to {bridge}")))?;
+        h.link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(netlink(format!("adding {host} to {bridge}")))?;
         set_up(&h, hi, &host).await?;
-        let msg = LinkUnspec::new_with_index(pi).setns_by_fd(ns_file.as_raw_fd()).build();
-        h.link().set(msg).execute().await.map_err(netlink(format!("moving {peer} into the sandbox")))?;
+        let msg = LinkUnspec::new_with_index(pi)
+            .setns_by_fd(ns_file.as_raw_fd())
+            .build();
+        h.link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(netlink(format!("moving {peer} into the sandbox")))?;
         drop(ns_file);
         Ok(())
     })?;
@@ -200,21 +238,34 @@ fn setup_inner(
         if let Some(lo) = link_index(&h, "lo").await? {
             set_up(&h, lo, "lo").await?;
         }
-        let pi = link_index(&h, &peer2).await?.ok_or_else(|| NetworkError::Invalid(peer2.clone()))?;
-        let msg = LinkUnspec::new_with_index(pi).name("eth0".to_owned()).build();
-        h.link().set(msg).execute().await.map_err(netlink("renaming the sandbox end to eth0"))?;
+        let pi = link_index(&h, &peer2)
+            .await?
+            .ok_or_else(|| NetworkError::Invalid(peer2.clone()))?;
+        let msg = LinkUnspec::new_with_index(pi)
+            .name("eth0".to_owned())
+            .build();
+        h.link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(netlink("renaming the sandbox end to eth0"))?;
         h.address()
             .add(pi, IpAddr::V4(address), prefix)
             .execute()
             .await
             .map_err(netlink(format!("adding {address}/{prefix} to eth0")))?;
         set_up(&h, pi, "eth0").await?;
-        let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).build();
-        h.route().add(route).execute().await.map_err(netlink(format!("default route via {gateway}")))?;
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .build();
+        h.route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(netlink(format!("default route via {gateway}")))?;
         Ok(())
     })
 }
-
 
 impl SandboxNetwork {
     /// The host end of the sandbox's veth pair.
@@ -231,7 +282,11 @@ impl SandboxNetwork {
         let host = self.host_veth.clone();
         in_netns(self.host_netns.as_deref(), async move |h: Handle| {
             if let Some(i) = link_index(&h, &host).await? {
-                h.link().del(i).execute().await.map_err(netlink(format!("deleting {host}")))?;
+                h.link()
+                    .del(i)
+                    .execute()
+                    .await
+                    .map_err(netlink(format!("deleting {host}")))?;
             }
             Ok(())
         })

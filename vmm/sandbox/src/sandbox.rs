@@ -97,7 +97,8 @@ fn valid_name(s: &str) -> bool {
         && s.len() <= 128
         && s != "."
         && s != ".."
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// Per-container log writers, fed by the agent connection.
@@ -156,7 +157,10 @@ impl Sandbox {
     #[doc(hidden)]
     pub fn create_with_version(config: SandboxConfig, version: u32) -> Result<Self, SandboxError> {
         if !valid_name(&config.id) {
-            return Err(SandboxError::InvalidArgument(format!("sandbox id {:?}", config.id)));
+            return Err(SandboxError::InvalidArgument(format!(
+                "sandbox id {:?}",
+                config.id
+            )));
         }
         let backend = Self::backend(&config);
         backend.check_host()?;
@@ -251,9 +255,15 @@ impl Sandbox {
     /// [`SandboxError::Image`] for a missing or bad image, or the agent's error.
     pub fn create_container(&self, config: &ContainerConfig) -> Result<(), SandboxError> {
         if !valid_name(&config.name) {
-            return Err(SandboxError::InvalidArgument(format!("container name {:?}", config.name)));
+            return Err(SandboxError::InvalidArgument(format!(
+                "container name {:?}",
+                config.name
+            )));
         }
-        let img_err = |source| SandboxError::Image { container: config.name.clone(), source };
+        let img_err = |source| SandboxError::Image {
+            container: config.name.clone(),
+            source,
+        };
         let mut process = config.process.clone();
         let rootfs = match &config.image {
             ImageSource::Rootfs(dir) => {
@@ -268,9 +278,12 @@ impl Sandbox {
                         config.name
                     )));
                 }
-                let defaults = image::unpack_oci_layout(dir, reference.as_deref(), &root)
-                    .map_err(img_err)?;
-                self.owned_roots.lock().expect("roots lock").insert(config.name.clone(), root.clone());
+                let defaults =
+                    image::unpack_oci_layout(dir, reference.as_deref(), &root).map_err(img_err)?;
+                self.owned_roots
+                    .lock()
+                    .expect("roots lock")
+                    .insert(config.name.clone(), root.clone());
                 if process.args.is_empty() {
                     process.args = defaults.args;
                 }
@@ -290,7 +303,10 @@ impl Sandbox {
         let log_path = self.log_path(&config.name);
         let writer = LogWriter::open(log_path.clone(), self.log_policy)
             .map_err(|e| SandboxError::host("opening the container log", &log_path, e))?;
-        self.logs.lock().expect("logs lock").insert(config.name.clone(), writer);
+        self.logs
+            .lock()
+            .expect("logs lock")
+            .insert(config.name.clone(), writer);
 
         let spec = ContainerSpec {
             id: config.name.clone(),
@@ -318,7 +334,11 @@ impl Sandbox {
     ///
     /// The agent's error (unknown container, already started, exec failure).
     pub fn start(&self, container: &str) -> Result<(), SandboxError> {
-        self.client.request(Request::Start { container: container.to_owned() }).map(drop)
+        self.client
+            .request(Request::Start {
+                container: container.to_owned(),
+            })
+            .map(drop)
     }
 
     /// Runs another process in a running container; see [`Sandbox::subscribe`] to see its output.
@@ -354,7 +374,10 @@ impl Sandbox {
     /// The agent's error (no such process, stdin closed).
     pub fn write_stdin(&self, process: &ProcessRef, data: &[u8]) -> Result<(), SandboxError> {
         for chunk in data.chunks(MAX_CHUNK_LEN) {
-            let request = Request::Stdin { process: process.clone(), data: chunk.to_vec() };
+            let request = Request::Stdin {
+                process: process.clone(),
+                data: chunk.to_vec(),
+            };
             self.client.request(request)?;
         }
         Ok(())
@@ -366,7 +389,11 @@ impl Sandbox {
     ///
     /// The agent's error.
     pub fn close_stdin(&self, process: &ProcessRef) -> Result<(), SandboxError> {
-        self.client.request(Request::CloseStdin { process: process.clone() }).map(drop)
+        self.client
+            .request(Request::CloseStdin {
+                process: process.clone(),
+            })
+            .map(drop)
     }
 
     /// Sends a signal to a process.
@@ -375,7 +402,12 @@ impl Sandbox {
     ///
     /// The agent's error (no such process, not running).
     pub fn signal(&self, process: &ProcessRef, signal: i32) -> Result<(), SandboxError> {
-        self.client.request(Request::Signal { process: process.clone(), signal }).map(drop)
+        self.client
+            .request(Request::Signal {
+                process: process.clone(),
+                signal,
+            })
+            .map(drop)
     }
 
     /// Waits until a process ends.
@@ -384,7 +416,9 @@ impl Sandbox {
     ///
     /// The agent's error, or the connection's.
     pub fn wait(&self, process: &ProcessRef) -> Result<ExitStatus, SandboxError> {
-        expect_exit(self.client.request(Request::Wait { process: process.clone() })?)
+        expect_exit(self.client.request(Request::Wait {
+            process: process.clone(),
+        })?)
     }
 
     /// CPU and memory use of a container.
@@ -393,9 +427,13 @@ impl Sandbox {
     ///
     /// The agent's error.
     pub fn stats(&self, container: &str) -> Result<ContainerStats, SandboxError> {
-        match self.client.request(Request::Stats { container: container.to_owned() })? {
+        match self.client.request(Request::Stats {
+            container: container.to_owned(),
+        })? {
             Reply::Stats(s) => Ok(s),
-            other => Err(SandboxError::Disconnected(format!("unexpected reply {other:?}"))),
+            other => Err(SandboxError::Disconnected(format!(
+                "unexpected reply {other:?}"
+            ))),
         }
     }
 
@@ -406,7 +444,10 @@ impl Sandbox {
     /// The agent's error.
     pub fn stop(&self, container: &str, grace: Duration) -> Result<ExitStatus, SandboxError> {
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-        expect_exit(self.client.request(Request::Stop { container: container.to_owned(), grace_ms })?)
+        expect_exit(self.client.request(Request::Stop {
+            container: container.to_owned(),
+            grace_ms,
+        })?)
     }
 
     /// Removes a container: kills what is left and releases its cgroup, root and log writer.
@@ -415,14 +456,21 @@ impl Sandbox {
     ///
     /// The agent's error.
     pub fn remove_container(&self, container: &str) -> Result<(), SandboxError> {
-        self.client.request(Request::Destroy { container: container.to_owned() })?;
+        self.client.request(Request::Destroy {
+            container: container.to_owned(),
+        })?;
         self.forget_container(container);
         Ok(())
     }
 
     fn forget_container(&self, container: &str) {
         self.logs.lock().expect("logs lock").remove(container);
-        if let Some(root) = self.owned_roots.lock().expect("roots lock").remove(container) {
+        if let Some(root) = self
+            .owned_roots
+            .lock()
+            .expect("roots lock")
+            .remove(container)
+        {
             let _ = fs::remove_dir_all(root);
         }
     }
@@ -449,9 +497,13 @@ impl Sandbox {
     }
 
     fn teardown(&mut self, remove_dir: bool) -> Result<(), SandboxError> {
-        let Some(mut instance) = self.instance.take() else { return Ok(()) };
+        let Some(mut instance) = self.instance.take() else {
+            return Ok(());
+        };
         let mut first: Option<SandboxError> = None;
-        let shutdown = self.client.request_timeout(Request::Shutdown, "shutdown", SHUTDOWN_TIMEOUT);
+        let shutdown = self
+            .client
+            .request_timeout(Request::Shutdown, "shutdown", SHUTDOWN_TIMEOUT);
         if let Err(e) = shutdown
             && !matches!(e, SandboxError::Disconnected(_))
         {
@@ -468,7 +520,11 @@ impl Sandbox {
         }
         self.logs.lock().expect("logs lock").clear();
         if remove_dir && let Err(e) = fs::remove_dir_all(&self.dir) {
-            first.get_or_insert(SandboxError::host("removing the sandbox directory", &self.dir, e));
+            first.get_or_insert(SandboxError::host(
+                "removing the sandbox directory",
+                &self.dir,
+                e,
+            ));
         }
         tracing::info!(sandbox = %self.id, "sandbox destroyed");
         first.map_or(Ok(()), Err)
@@ -489,6 +545,8 @@ impl Drop for Sandbox {
 fn expect_exit(reply: Reply) -> Result<ExitStatus, SandboxError> {
     match reply {
         Reply::Exited(s) => Ok(s),
-        other => Err(SandboxError::Disconnected(format!("unexpected reply {other:?}"))),
+        other => Err(SandboxError::Disconnected(format!(
+            "unexpected reply {other:?}"
+        ))),
     }
 }

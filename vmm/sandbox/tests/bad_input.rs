@@ -27,20 +27,37 @@ fn image_error(sb: &Sandbox, name: &str, image: ImageSource) -> ImageError {
 
 fn layout_with(name: &str, layer: Vec<u8>) -> ImageSource {
     let dir = write_layout(&scratch().join(name), &[busybox_layer(), gzip(&layer)]);
-    ImageSource::OciLayout { dir, reference: None }
+    ImageSource::OciLayout {
+        dir,
+        reference: None,
+    }
 }
 
 fn assert_no_root_left(sb: &Sandbox, name: &str) {
     let root = sb.dir().join("rootfs").join(name);
-    assert!(!root.exists(), "partial root {} left behind", root.display());
+    assert!(
+        !root.exists(),
+        "partial root {} left behind",
+        root.display()
+    );
 }
 
 #[test]
 fn missing_image_is_a_clear_error() {
     let sb = sandbox("bad-missing");
     let missing = scratch().join("no-such-layout");
-    let err = image_error(&sb, "c", ImageSource::OciLayout { dir: missing.clone(), reference: None });
-    assert!(matches!(&err, ImageError::NotFound { path } if path == &missing), "{err}");
+    let err = image_error(
+        &sb,
+        "c",
+        ImageSource::OciLayout {
+            dir: missing.clone(),
+            reference: None,
+        },
+    );
+    assert!(
+        matches!(&err, ImageError::NotFound { path } if path == &missing),
+        "{err}"
+    );
     assert!(err.to_string().contains("not found"), "{err}");
 
     let err = image_error(&sb, "d", ImageSource::Rootfs(missing.clone()));
@@ -66,7 +83,14 @@ fn corrupt_layer_is_detected_by_its_digest() {
     data[mid] ^= 0xff;
     fs::write(&layer, data).unwrap();
 
-    let err = image_error(&sb, "c", ImageSource::OciLayout { dir, reference: None });
+    let err = image_error(
+        &sb,
+        "c",
+        ImageSource::OciLayout {
+            dir,
+            reference: None,
+        },
+    );
     assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
     assert!(err.to_string().contains("is corrupt"), "{err}");
     assert_no_root_left(&sb, "c");
@@ -82,7 +106,10 @@ fn dot_dot_entry_escaping_the_rootfs_is_refused() {
     let err = image_error(&sb, "c", layout_with("dotdot-oci", layer));
     assert!(matches!(&err, ImageError::Escape { .. }), "{err}");
     assert!(err.to_string().contains("escapes the rootfs"), "{err}");
-    assert!(!Path::new("/tmp").join(&victim).exists(), "the host was written to");
+    assert!(
+        !Path::new("/tmp").join(&victim).exists(),
+        "the host was written to"
+    );
     assert_no_root_left(&sb, "c");
     sb.destroy().unwrap();
 }
@@ -100,7 +127,11 @@ fn absolute_symlink_in_a_layer_cannot_be_written_through() {
     let err = image_error(&sb, "c", layout_with("symlink-oci", layer));
     assert!(matches!(&err, ImageError::Escape { .. }), "{err}");
     assert!(err.to_string().contains("absolute symlink"), "{err}");
-    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "the host was written to");
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "the host was written to"
+    );
 
     // A relative symlink that climbs out is refused the same way.
     let layer = tar_layer(&[
@@ -117,14 +148,25 @@ fn absolute_symlink_in_a_layer_cannot_be_written_through() {
 #[test]
 fn unknown_protocol_version_is_a_clear_error() {
     let config = SandboxConfig::new("bad-version", Isolation::Namespaces, state_dir(), agent());
-    let err = Sandbox::create_with_version(config, 99).map(drop).unwrap_err();
+    let err = Sandbox::create_with_version(config, 99)
+        .map(drop)
+        .unwrap_err();
     match &err {
-        SandboxError::Protocol(ProtocolError::VersionMismatch { ours: 99, theirs: 1 }) => {}
+        SandboxError::Protocol(ProtocolError::VersionMismatch {
+            ours: 99,
+            theirs: 1,
+        }) => {}
         other => panic!("expected a version mismatch, got {other:?}"),
     }
     let text = std::error::Error::source(&err).unwrap().to_string();
-    assert_eq!(text, "protocol version mismatch: this side speaks 99, the peer speaks 1");
-    assert!(!state_dir().join("bad-version").exists(), "sandbox state left behind");
+    assert_eq!(
+        text,
+        "protocol version mismatch: this side speaks 99, the peer speaks 1"
+    );
+    assert!(
+        !state_dir().join("bad-version").exists(),
+        "sandbox state left behind"
+    );
 }
 
 #[test]
@@ -138,16 +180,26 @@ fn micro_vm_backend_is_refused_with_a_reason_where_the_host_cannot_run_it() {
         memory_mib: 128,
     });
     let err = Sandbox::create(config).map(drop).unwrap_err();
-    let SandboxError::Refused { isolation: Isolation::MicroVm, reason } = &err else {
+    let SandboxError::Refused {
+        isolation: Isolation::MicroVm,
+        reason,
+    } = &err
+    else {
         panic!("expected a refusal, got {err:?}");
     };
     // This host has no hardware-assisted KVM; a host that has it still lacks the guest image
     // here, and the VMM lacks vsock.
     assert!(
-        reason.contains("hardware-assisted") || reason.contains("/dev/kvm") || reason.contains("missing"),
+        reason.contains("hardware-assisted")
+            || reason.contains("/dev/kvm")
+            || reason.contains("missing"),
         "{reason}"
     );
-    assert!(err.to_string().starts_with("micro-VM sandboxes cannot run on this host: "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("micro-VM sandboxes cannot run on this host: "),
+        "{err}"
+    );
     assert!(!state_dir().join("vm").exists());
 
     let ns = SandboxConfig::new("ns", Isolation::Namespaces, state_dir(), agent());

@@ -15,8 +15,17 @@ fn exit_code_and_terminating_signal_are_reported() {
     let out = run_once("exit-code", &container("c", &["sh", "-c", "exit 7"]));
     assert_eq!(out.status, Some(ExitStatus::Code(7)));
 
-    let out = run_once("exit-signal", &container("c", &["sh", "-c", "kill -TERM $$; sleep 5"]));
-    assert_eq!(out.status, Some(ExitStatus::Signal { signal: 15, oom_killed: false }));
+    let out = run_once(
+        "exit-signal",
+        &container("c", &["sh", "-c", "kill -TERM $$; sleep 5"]),
+    );
+    assert_eq!(
+        out.status,
+        Some(ExitStatus::Signal {
+            signal: 15,
+            oom_killed: false
+        })
+    );
 }
 
 #[test]
@@ -49,13 +58,19 @@ fn stdin_reaches_the_process() {
     let rx = sb.subscribe(&me);
     sb.create_container(&c).unwrap();
     sb.start("c").unwrap();
-    let input: Vec<u8> = (0..100_000u32).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    let input: Vec<u8> = (0..100_000u32)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
     sb.write_stdin(&me, &input).unwrap();
     sb.close_stdin(&me).unwrap();
     let out = collect(&rx, LONG);
     let mut want = input.clone();
     want.extend(b"done\n");
-    assert!(out.stdout == want, "stdin did not come back intact ({} bytes)", out.stdout.len());
+    assert!(
+        out.stdout == want,
+        "stdin did not come back intact ({} bytes)",
+        out.stdout.len()
+    );
     assert_eq!(out.status, Some(ExitStatus::Code(0)));
     sb.destroy().unwrap();
 }
@@ -75,10 +90,14 @@ fn exec_runs_in_the_running_container_with_its_identity() {
     let ex = ProcessRef::exec("c", "probe");
     let erx = sb.subscribe(&ex);
     let spec = ProcessSpec {
-        args: ["sh", "-c", "hostname; id -u; id -g; pwd; echo $WHO; cat /proc/1/cmdline | tr '\\0' ' '; exit 5"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        args: [
+            "sh",
+            "-c",
+            "hostname; id -u; id -g; pwd; echo $WHO; cat /proc/1/cmdline | tr '\\0' ' '; exit 5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
         env: vec!["WHO=exec".into()],
         cwd: "/var/www".into(),
         user: "www".into(),
@@ -88,7 +107,11 @@ fn exec_runs_in_the_running_container_with_its_identity() {
     let out = collect(&erx, LONG);
     let lines: Vec<&str> = out.stdout_text().leak().lines().collect();
     assert_eq!(&lines[..5], ["pod-host", "33", "33", "/var/www", "exec"]);
-    assert!(lines[5].starts_with("podvisor-agent container-init"), "pid 1 is {:?}", lines[5]);
+    assert!(
+        lines[5].starts_with("podvisor-agent container-init"),
+        "pid 1 is {:?}",
+        lines[5]
+    );
     assert_eq!(out.status, Some(ExitStatus::Code(5)));
     assert_eq!(sb.wait(&ex).unwrap(), ExitStatus::Code(5));
 
@@ -96,7 +119,13 @@ fn exec_runs_in_the_running_container_with_its_identity() {
     assert!(stats.cpu_ns > 0 && stats.memory_bytes > 0, "{stats:?}");
 
     let status = sb.stop("c", Duration::from_secs(5)).unwrap();
-    assert_eq!(status, ExitStatus::Signal { signal: 15, oom_killed: false });
+    assert_eq!(
+        status,
+        ExitStatus::Signal {
+            signal: 15,
+            oom_killed: false
+        }
+    );
     sb.destroy().unwrap();
 }
 
@@ -106,7 +135,8 @@ fn signals_reach_the_process() {
     let script = "trap 'echo got-usr1; exit 4' USR1; echo ready; while true; do sleep 0.05; done";
     let main = ProcessRef::main("c");
     let rx = sb.subscribe(&main);
-    sb.create_container(&container("c", &["sh", "-c", script])).unwrap();
+    sb.create_container(&container("c", &["sh", "-c", script]))
+        .unwrap();
     sb.start("c").unwrap();
     wait_for_output(&rx, "ready", LONG);
     sb.signal(&main, libc::SIGUSR1).unwrap();
@@ -121,24 +151,50 @@ fn grace_period_stop_kills_a_process_that_ignores_sigterm() {
     let sb = sandbox("grace");
     let script = "trap '' TERM; echo ready; while true; do sleep 1; done";
     let rx = sb.subscribe(&ProcessRef::main("c"));
-    sb.create_container(&container("c", &["sh", "-c", script])).unwrap();
+    sb.create_container(&container("c", &["sh", "-c", script]))
+        .unwrap();
     sb.start("c").unwrap();
     wait_for_output(&rx, "ready", LONG);
     let began = Instant::now();
     let status = sb.stop("c", Duration::from_millis(500)).unwrap();
     let took = began.elapsed();
-    assert_eq!(status, ExitStatus::Signal { signal: 9, oom_killed: false });
-    assert!(took >= Duration::from_millis(500), "killed before the grace period: {took:?}");
+    assert_eq!(
+        status,
+        ExitStatus::Signal {
+            signal: 9,
+            oom_killed: false
+        }
+    );
+    assert!(
+        took >= Duration::from_millis(500),
+        "killed before the grace period: {took:?}"
+    );
     assert!(took < Duration::from_secs(5), "stop took {took:?}");
     sb.destroy().unwrap();
 }
 
 #[test]
 fn memory_limit_ends_in_oom_killed() {
-    let mut c = container("c", &["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"]);
-    c.limits = Limits { memory_bytes: Some(32 << 20), cpu_millis: Some(1000) };
+    let mut c = container(
+        "c",
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+        ],
+    );
+    c.limits = Limits {
+        memory_bytes: Some(32 << 20),
+        cpu_millis: Some(1000),
+    };
     let out = run_once("oom", &c);
-    assert_eq!(out.status, Some(ExitStatus::Signal { signal: 9, oom_killed: true }));
+    assert_eq!(
+        out.status,
+        Some(ExitStatus::Signal {
+            signal: 9,
+            oom_killed: true
+        })
+    );
     assert!(out.status.unwrap().oom_killed());
     assert!(!out.stdout_text().contains("survived"));
 }
@@ -153,7 +209,10 @@ fn agent_as_pid_1_reaps_orphaned_zombies() {
         .stdout_text()
         .leak()
         .lines()
-        .filter(|l| l.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+        .filter(|l| {
+            l.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
         .collect();
     assert!(zombies.is_empty(), "unreaped zombies: {zombies:?}");
     assert_eq!(out.status, Some(ExitStatus::Code(0)));
@@ -162,7 +221,10 @@ fn agent_as_pid_1_reaps_orphaned_zombies() {
 #[test]
 fn two_containers_share_the_pod_sandbox() {
     let sb = sandbox("pod");
-    let web = container("web", &["httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/var/www"]);
+    let web = container(
+        "web",
+        &["httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/var/www"],
+    );
     sb.create_container(&web).unwrap();
     sb.start("web").unwrap();
 
@@ -173,19 +235,30 @@ fn two_containers_share_the_pod_sandbox() {
                   ls /tmp/web-only 2>/dev/null || echo isolated";
     let client = container("client", &["sh", "-c", script]);
     let rx = sb.subscribe(&ProcessRef::main("client"));
-    sb.exec("web", "mark", ProcessSpec {
-        args: vec!["touch".into(), "/tmp/web-only".into()],
-        ..Default::default()
-    })
+    sb.exec(
+        "web",
+        "mark",
+        ProcessSpec {
+            args: vec!["touch".into(), "/tmp/web-only".into()],
+            ..Default::default()
+        },
+    )
     .unwrap();
     sb.create_container(&client).unwrap();
     sb.start("client").unwrap();
     let out = collect(&rx, LONG);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.stdout_text(), "hello from a podvisor pod\nclient\nisolated\n", "{err}");
+    assert_eq!(
+        out.stdout_text(),
+        "hello from a podvisor pod\nclient\nisolated\n",
+        "{err}"
+    );
     assert_eq!(out.status, Some(ExitStatus::Code(0)));
 
     let log = std::fs::read_to_string(sb.log_path("client")).unwrap();
-    assert!(log.contains(" stdout F hello from a podvisor pod\n"), "log: {log}");
+    assert!(
+        log.contains(" stdout F hello from a podvisor pod\n"),
+        "log: {log}"
+    );
     sb.destroy().unwrap();
 }

@@ -23,10 +23,20 @@ fn descendants() -> usize {
     let me = std::process::id() as i32;
     let mut parent = std::collections::HashMap::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else { continue };
-        let Some((_, rest)) = stat.rsplit_once(") ") else { continue };
-        let ppid: i32 = rest.split(' ').nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let ppid: i32 = rest
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         parent.insert(pid, ppid);
     }
     parent
@@ -60,7 +70,10 @@ fn counts() -> Counts {
     let cg = Cgroup::current().unwrap();
     Counts {
         descendants: descendants(),
-        mounts: fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(),
+        mounts: fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .count(),
         cgroups: cg.dirs().iter().map(|d| count_dirs(d)).sum(),
         fds: fs::read_dir("/proc/self/fd").unwrap().count(),
     }
@@ -75,19 +88,30 @@ fn destroyed_sandboxes_leak_no_process_mount_cgroup_or_fd() {
     for round in 0..2 {
         let sb = sandbox(&format!("leak-{round}"));
         let mut c = container("c", &["sh", "-c", "sleep 60 & sleep 60 & echo up; wait"]);
-        c.limits = Limits { memory_bytes: Some(64 << 20), cpu_millis: Some(500) };
+        c.limits = Limits {
+            memory_bytes: Some(64 << 20),
+            cpu_millis: Some(500),
+        };
         let rx = sb.subscribe(&ProcessRef::main("c"));
         sb.create_container(&c).unwrap();
         sb.start("c").unwrap();
         wait_for_output(&rx, "up", Duration::from_secs(30));
-        sb.exec("c", "bg", ProcessSpec {
-            args: vec!["sleep".into(), "60".into()],
-            ..Default::default()
-        })
+        sb.exec(
+            "c",
+            "bg",
+            ProcessSpec {
+                args: vec!["sleep".into(), "60".into()],
+                ..Default::default()
+            },
+        )
         .unwrap();
-        sb.create_container(&container("never-started", &["true"])).unwrap();
+        sb.create_container(&container("never-started", &["true"]))
+            .unwrap();
         let during = counts();
-        assert!(during.descendants > before.descendants, "{during:?} vs {before:?}");
+        assert!(
+            during.descendants > before.descendants,
+            "{during:?} vs {before:?}"
+        );
         assert!(during.cgroups > before.cgroups, "{during:?} vs {before:?}");
         sb.destroy().unwrap();
     }

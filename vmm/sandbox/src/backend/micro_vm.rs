@@ -56,7 +56,10 @@ impl MicroVmBackend {
 }
 
 fn refused(reason: impl Into<String>) -> SandboxError {
-    SandboxError::Refused { isolation: Isolation::MicroVm, reason: reason.into() }
+    SandboxError::Refused {
+        isolation: Isolation::MicroVm,
+        reason: reason.into(),
+    }
 }
 
 /// Whether KVM here runs guests with hardware virtualization (VT-x or AMD-V).
@@ -65,7 +68,10 @@ fn hardware_kvm() -> Result<(), String> {
         return Err("/dev/kvm is missing".into());
     }
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let flags = cpuinfo.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+    let flags = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .unwrap_or("");
     if !flags.split_whitespace().any(|f| f == "vmx" || f == "svm") {
         return Err("KVM is not hardware-assisted: the CPU shows neither vmx nor svm".into());
     }
@@ -80,7 +86,10 @@ impl Backend for MicroVmBackend {
     fn check_host(&self) -> Result<(), SandboxError> {
         // TODO: ask podvisor-vmm's host probe — once the VMM crate exports it.
         hardware_kvm().map_err(refused)?;
-        for (what, p) in [("kernel", &self.guest.kernel), ("initramfs", &self.guest.initramfs)] {
+        for (what, p) in [
+            ("kernel", &self.guest.kernel),
+            ("initramfs", &self.guest.initramfs),
+        ] {
             if !p.is_file() {
                 return Err(refused(format!("guest {what} {} is missing", p.display())));
             }
@@ -92,7 +101,10 @@ impl Backend for MicroVmBackend {
         self.check_host()?;
         // The transport is the one missing piece: without it the agent cannot be reached, so
         // booting a guest would only leave a VM nobody can drive.
-        let mut transport = VsockTransport { cid: GUEST_CID, port: podvisor_agent::runtime::pid1::VSOCK_PORT };
+        let mut transport = VsockTransport {
+            cid: GUEST_CID,
+            port: podvisor_agent::runtime::pid1::VSOCK_PORT,
+        };
         match transport.open() {
             Ok(_) => unreachable!("vsock transport is not implemented"),
             Err(e) => Err(refused(e.to_string())),

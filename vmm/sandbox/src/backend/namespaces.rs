@@ -27,7 +27,10 @@ const AGENT_FD: i32 = 3;
 pub struct NamespaceBackend;
 
 fn refused(reason: impl Into<String>) -> SandboxError {
-    SandboxError::Refused { isolation: Isolation::Namespaces, reason: reason.into() }
+    SandboxError::Refused {
+        isolation: Isolation::Namespaces,
+        reason: reason.into(),
+    }
 }
 
 impl Backend for NamespaceBackend {
@@ -38,14 +41,18 @@ impl Backend for NamespaceBackend {
     fn check_host(&self) -> Result<(), SandboxError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            return Err(refused("podvisor must run as root to map users and manage cgroups"));
+            return Err(refused(
+                "podvisor must run as root to map users and manage cgroups",
+            ));
         }
         if !Path::new("/proc/self/ns/user").exists() {
             return Err(refused("the kernel has no user namespaces"));
         }
         let max = fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap_or_default();
         if max.trim() == "0" {
-            return Err(refused("user namespaces are disabled (user.max_user_namespaces = 0)"));
+            return Err(refused(
+                "user namespaces are disabled (user.max_user_namespaces = 0)",
+            ));
         }
         Cgroup::current().map_err(|e| refused(e.to_string()))?;
         Ok(())
@@ -73,7 +80,10 @@ impl Backend for NamespaceBackend {
         match spawn_agent(&config.agent, &cgroup, &log) {
             Ok((pid, host_end)) => Ok(Launched {
                 transport: Box::new(UnixTransport::new(host_end)),
-                instance: Box::new(NamespaceInstance { pid: Some(pid), cgroup }),
+                instance: Box::new(NamespaceInstance {
+                    pid: Some(pid),
+                    cgroup,
+                }),
             }),
             Err(e) => {
                 cgroup.kill_all();
@@ -101,7 +111,12 @@ fn spawn_agent(
     let bad = |_| SandboxError::InvalidArgument("NUL byte in the agent path".into());
     let exe = CString::new(agent.as_os_str().as_bytes()).map_err(bad)?;
     let args = [c"podvisor-agent", c"serve-fd", c"3"];
-    let argv = [args[0].as_ptr(), args[1].as_ptr(), args[2].as_ptr(), std::ptr::null()];
+    let argv = [
+        args[0].as_ptr(),
+        args[1].as_ptr(),
+        args[2].as_ptr(),
+        std::ptr::null(),
+    ];
     let envp = [std::ptr::null()];
     let flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
@@ -126,7 +141,9 @@ fn spawn_agent(
     };
     if pid == -1 {
         let e = io::Error::last_os_error();
-        return Err(refused(format!("cannot create the sandbox namespaces: {e}")));
+        return Err(refused(format!(
+            "cannot create the sandbox namespaces: {e}"
+        )));
     }
     if pid == 0 {
         // SAFETY: see above.
@@ -161,7 +178,11 @@ fn spawn_agent(
     };
     if let Err(e) = setup() {
         kill_and_reap(pid);
-        return Err(SandboxError::host("setting up the agent's namespaces", agent, e));
+        return Err(SandboxError::host(
+            "setting up the agent's namespaces",
+            agent,
+            e,
+        ));
     }
     Ok((pid, host_end))
 }
@@ -218,7 +239,11 @@ impl Instance for NamespaceInstance {
         self.cgroup.kill_all();
         self.cgroup.remove(Duration::from_secs(10)).map_err(|e| {
             let path = self.cgroup.dirs().first().cloned().unwrap_or_default();
-            SandboxError::host("removing the sandbox cgroup", path, io::Error::other(e.to_string()))
+            SandboxError::host(
+                "removing the sandbox cgroup",
+                path,
+                io::Error::other(e.to_string()),
+            )
         })
     }
 }

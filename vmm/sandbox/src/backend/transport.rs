@@ -21,13 +21,18 @@ pub struct UnixTransport {
 impl UnixTransport {
     /// Wraps a connected stream.
     pub fn new(stream: UnixStream) -> Self {
-        Self { stream: Some(stream) }
+        Self {
+            stream: Some(stream),
+        }
     }
 }
 
 impl Transport for UnixTransport {
     fn open(&mut self) -> io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)> {
-        let s = self.stream.take().ok_or_else(|| io::Error::other("socket already opened"))?;
+        let s = self
+            .stream
+            .take()
+            .ok_or_else(|| io::Error::other("socket already opened"))?;
         let w = s.try_clone()?;
         Ok((Box::new(s), Box::new(w)))
     }

@@ -29,17 +29,29 @@ pub fn agent() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
     let agent = dir.join("podvisor-agent");
-    assert!(agent.is_file(), "agent binary {} missing; set PODVISOR_AGENT", agent.display());
+    assert!(
+        agent.is_file(),
+        "agent binary {} missing; set PODVISOR_AGENT",
+        agent.display()
+    );
     agent
 }
 
 /// A directory that lives as long as the test process.
 pub fn scratch() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::Builder::new().prefix("podvisor-test-").tempdir().unwrap())
-        .path()
+    DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("podvisor-test-")
+            .tempdir()
+            .unwrap()
+    })
+    .path()
 }
 
 /// Where sandboxes of the tests keep their state.
@@ -48,7 +60,10 @@ pub fn state_dir() -> PathBuf {
 }
 
 pub fn blob(layout: &Path, data: &[u8]) -> String {
-    let hex: String = Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let dir = layout.join("blobs/sha256");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(&hex), data).unwrap();
@@ -149,7 +164,11 @@ pub fn busybox_layer() -> Vec<u8> {
         Entry::Dir("var/"),
         Entry::Dir("var/www/"),
         Entry::File("bin/busybox", &busybox, 0o755),
-        Entry::File("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n", 0o644),
+        Entry::File(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n",
+            0o644,
+        ),
         Entry::File("etc/group", b"root:x:0:\nwww:x:33:\n", 0o644),
         Entry::File("var/www/index.html", b"hello from a podvisor pod\n", 0o644),
     ];
@@ -163,14 +182,23 @@ pub fn busybox_layer() -> Vec<u8> {
 /// The shared busybox OCI layout.
 pub fn busybox_image() -> ImageSource {
     static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = LAYOUT.get_or_init(|| write_layout(&scratch().join("busybox-oci"), &[busybox_layer()]));
-    ImageSource::OciLayout { dir: dir.clone(), reference: Some("latest".into()) }
+    let dir =
+        LAYOUT.get_or_init(|| write_layout(&scratch().join("busybox-oci"), &[busybox_layer()]));
+    ImageSource::OciLayout {
+        dir: dir.clone(),
+        reference: Some("latest".into()),
+    }
 }
 
 /// A fresh namespace sandbox named `id`.
 pub fn sandbox(id: &str) -> Sandbox {
-    Sandbox::create(SandboxConfig::new(id, Isolation::Namespaces, state_dir(), agent()))
-        .expect("namespace sandbox")
+    Sandbox::create(SandboxConfig::new(
+        id,
+        Isolation::Namespaces,
+        state_dir(),
+        agent(),
+    ))
+    .expect("namespace sandbox")
 }
 
 /// A busybox container config running `args`.
@@ -225,7 +253,10 @@ pub fn wait_for_output(rx: &Receiver<ProcessEvent>, needle: &str, timeout: Durat
                 }
             }
             Ok(ProcessEvent::Exited(s)) => panic!("exited with {s:?} before writing {needle:?}"),
-            Err(_) => panic!("no {needle:?} within {timeout:?}; saw {:?}", String::from_utf8_lossy(&seen)),
+            Err(_) => panic!(
+                "no {needle:?} within {timeout:?}; saw {:?}",
+                String::from_utf8_lossy(&seen)
+            ),
         }
     }
     String::from_utf8_lossy(&seen).into_owned()
