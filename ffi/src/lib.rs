@@ -1,3 +1,32 @@
 //! libpodvisor: the C ABI over podvisor's Rust APIs.
 //!
-//! It holds no logic of its own; `include/podvisor.h` is generated from it with cbindgen.
+//! It holds no logic of its own. Each entry point checks its arguments, calls the Rust API of
+//! the crate it wraps, and turns the result into a [`podvisor_error_code`] plus the thread's last
+//! error. `include/podvisor.h` is generated from this crate with cbindgen and committed; the
+//! tests fail if regenerating it would change it, or if a symbol of `abi/symbols.txt` is gone.
+//!
+//! - [`version`]: release and ABI versions;
+//! - [`error`]: the error codes and the last error;
+//! - [`boundary`]: the panic barrier and the argument checks every entry point goes through;
+//! - `handle`: opaque handles and the registry of live ones;
+//! - `options`: options structs that start with their size;
+//! - `altstack`: the library threads that call host callbacks;
+//! - [`log`]: the log callback.
+//!
+//! Every `unsafe extern "C"` function here shares one safety contract, stated once instead of in
+//! each: every pointer argument is NULL or valid for the access the header documents, and every
+//! handle is NULL or a value libpodvisor returned (a freed or mistyped one is detected).
+#![allow(clippy::missing_safety_doc)]
+
+mod altstack;
+pub mod boundary;
+pub mod error;
+mod handle;
+pub mod log;
+mod options;
+pub mod version;
+
+pub use boundary::*;
+pub use error::*;
+pub use log::*;
+pub use version::*;
