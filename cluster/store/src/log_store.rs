@@ -61,17 +61,48 @@ impl LogStore {
     /// # Errors
     /// [`StoreError::LogEngine`] when the files cannot be opened or fail their checks.
     pub fn open(dir: &Path) -> Result<Self> {
-        let cfg = Config {
+        let cfg = |recovery_mode| Config {
             dir: dir.to_string_lossy().into_owned(),
-            recovery_mode: RecoveryMode::AbsoluteConsistency,
+            recovery_mode,
             target_file_size: raft_engine::ReadableSize::mb(32),
             purge_threshold: raft_engine::ReadableSize::mb(256),
             ..Default::default()
         };
-        let engine = Engine::open(cfg).map_err(|source| StoreError::LogEngine {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let engine_err = |source| StoreError::LogEngine { path: dir.to_path_buf(), source };
+        match Engine::open(cfg(RecoveryMode::AbsoluteConsistency)) {
+            Ok(engine) => return Ok(LogStore { engine, dir: dir.to_path_buf() }),
+            Err(raft_engine::Error::Corruption(_)) => {}
+            Err(e) => return Err(engine_err(e)),
+        }
+
+        // The strict open failed. The engine preallocates its files with zeros and a kill can
+        // cut the last, unsynced write short at a page boundary; both leave a tail that only
+        // the tolerant mode accepts. Open tolerantly, then accept what it cut off only if it
+        // is such a tail: nothing but zeros from the first page boundary after the last valid
+        // record. Anything else is damage to synced data: restore the file and refuse.
+        let tails = last_log_files(dir)?;
+        let engine = Engine::open(cfg(RecoveryMode::TolerateTailCorruption)).map_err(engine_err)?;
+        for (path, before) in &tails {
+            let after = fs::metadata(path).map(|m| m.len() as usize).unwrap_or(before.len());
+            let page_end = after.div_ceil(4096) * 4096;
+            let torn = after <= before.len()
+                && before.get(page_end..).is_none_or(|rest| rest.iter().all(|b| *b == 0));
+            if !torn {
+                drop(engine);
+                fs::write(path, before)
+                    .and_then(|()| fs::File::open(path)?.sync_all())
+                    .map_err(|e| StoreError::io(format!("restoring {}", path.display()), e))?;
+                return Err(StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: format!(
+                        "the record at offset {after} fails its checksum and synced data follows it"
+                    ),
+                });
+            }
+            if before[after.min(before.len())..].iter().any(|b| *b != 0) {
+                tracing::warn!(path = %path.display(), offset = after, "dropped a torn, unsynced write at the log tail");
+            }
+        }
         Ok(LogStore { engine, dir: dir.to_path_buf() })
     }
 
@@ -153,6 +184,30 @@ impl LogStore {
             .map_err(|e| self.err(e))?;
         Ok(out)
     }
+}
+
+/// The newest log file of each queue, with its bytes.
+fn last_log_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let rd = fs::read_dir(dir).map_err(|e| StoreError::io(format!("listing {}", dir.display()), e))?;
+    let mut newest: std::collections::BTreeMap<String, PathBuf> = Default::default();
+    for entry in rd.flatten() {
+        let path = entry.path();
+        let Some(ext) = path.extension().and_then(|e| e.to_str()).map(str::to_string) else { continue };
+        if ext != "raftlog" && ext != "rewrite" {
+            continue;
+        }
+        let keep = newest.get(&ext).is_none_or(|p| p.file_name() < path.file_name());
+        if keep {
+            newest.insert(ext, path);
+        }
+    }
+    newest
+        .into_values()
+        .map(|p| {
+            let bytes = fs::read(&p).map_err(|e| StoreError::io(format!("reading {}", p.display()), e))?;
+            Ok((p, bytes))
+        })
+        .collect()
 }
 
 /// Snapshot files of one master's state machine.
