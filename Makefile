@@ -6,7 +6,7 @@ CARGO ?= cargo
 export PODVISOR_CACHE ?= $(HOME)/.cache/podvisor
 
 .PHONY: all deps kernel build lint test test-unit test-vmm test-store test-sandbox \
-        test-cluster test-ffi test-hw demo bench
+        test-cluster test-ffi test-hw demo demo-vm bench bench-sandbox bench-vmm
 
 all: build
 
@@ -25,14 +25,22 @@ lint: deps
 
 test: lint test-vmm test-store test-sandbox test-cluster test-ffi test-hw
 
+# Tiny guests, bad input and the Debian kernel's early boot (serially: PVM boots are slow).
 test-vmm: kernel
 	$(CARGO) test -p podvisor-vmm
 
 test-store: deps
 	$(CARGO) test -p podvisor-store
 
+# The sandbox tests run real containers with the static agent (the one the guest image holds).
 test-sandbox: deps
-	$(CARGO) test -p podvisor-agent -p podvisor-sandbox
+	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && \
+	    PODVISOR_AGENT=$$agent $(CARGO) test -p podvisor-agent -p podvisor-sandbox
+
+# Pod start latency against crun, on the same rootfs in the same run.
+bench-sandbox: deps
+	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && \
+	    PODVISOR_AGENT=$$agent $(CARGO) bench -p podvisor-sandbox --bench pod_start
 
 test-cluster: deps
 	$(CARGO) test -p podvisor-cluster
@@ -42,7 +50,24 @@ test-ffi: deps
 # Tests that need hardware-assisted KVM run only where the host probe says so; elsewhere this
 # prints why they did not run.
 test-hw: kernel
+	@if $(CARGO) run -q -p podvisor-examples --example host-probe; then \
+	    $(CARGO) test -p podvisor-vmm --test debian_kernel -- --ignored; \
+	else \
+	    echo "not run: debian_kernel_boots_to_userspace_and_powers_off (needs hardware-assisted KVM, see the probe above)"; \
+	fi
 
 demo: kernel
 
-bench: kernel
+# Boots the cached kernel and streams its console; on PVM it stops at the timeout.
+DEMO_VM_TIMEOUT ?= 120
+demo-vm: kernel
+	$(CARGO) run -q -p podvisor-examples --example boot -- \
+	    --kernel $(PODVISOR_CACHE)/kernel/vmlinux --vcpus 2 --memory-mib 256 \
+	    --cmdline "console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1" \
+	    --timeout $(DEMO_VM_TIMEOUT)
+
+# VMM start, overhead and create rate against QEMU microvm on the same tiny guest.
+bench-vmm: kernel
+	$(CARGO) bench -p podvisor-vmm --bench vmm
+
+bench: kernel bench-sandbox bench-vmm
