@@ -110,14 +110,11 @@ pub fn e820_map(mem_size: u64) -> Vec<E820Entry> {
             size: EBDA_START,
             kind: E820Kind::Ram,
         },
+        // The EBDA, the legacy video hole and the BIOS area holding the ACPI tables, as one
+        // range: Linux merges them into one anyway.
         E820Entry {
             addr: EBDA_START,
-            size: 0xa_0000 - EBDA_START,
-            kind: E820Kind::Reserved,
-        },
-        E820Entry {
-            addr: ACPI_START,
-            size: ACPI_SIZE,
+            size: HIMEM_START - EBDA_START,
             kind: E820Kind::Reserved,
         },
     ];
@@ -168,6 +165,6 @@ mod tests {
     #[test]
     fn test_small_guest_has_one_range() {
         assert_eq!(ram_ranges(64 * MIB), vec![(GuestAddress(0), 64 << 20)]);
-        assert_eq!(e820_map(64 * MIB).len(), 4);
+        assert_eq!(e820_map(64 * MIB).len(), 3);
     }
 }

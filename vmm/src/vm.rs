@@ -36,7 +36,7 @@ const KVM_TSS_ADDRESS: usize = 0xfffb_d000;
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
     /// The configuration does not describe a VM this host can run.
-    #[error("invalid VM configuration")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// KVM is missing, closed to us, or refused a call.
     #[error(transparent)]
