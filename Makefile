@@ -45,7 +45,14 @@ bench-sandbox: deps
 test-cluster: deps
 	$(CARGO) test -p podvisor-cluster
 
+# The C ABI: the header and symbol-list checks, the C tests under AddressSanitizer against the
+# static and shared library, and the Go package's tests.
 test-ffi: deps
+	$(CARGO) test -p podvisor-ffi
+
+# Regenerates include/podvisor.h and appends new symbols to ffi/abi/symbols.txt.
+header:
+	PODVISOR_BLESS=1 $(CARGO) test -p podvisor-ffi --test header
 
 # Tests that need hardware-assisted KVM run only where the host probe says so; elsewhere this
 # prints why they did not run.

@@ -16,7 +16,6 @@ use std::ptr;
 /// treat an unknown negative code like `PODVISOR_ERROR`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 pub enum podvisor_error_code {
     /// Success.
     PODVISOR_OK = 0,
@@ -151,6 +150,21 @@ impl FfiError {
         };
         Self::new(code, format!("{what}: {err}"))
     }
+}
+
+/// Formats an error with its sources, outermost first: `cannot start: kernel x: not found`.
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The result type of everything between the boundary and the wrapped crates.

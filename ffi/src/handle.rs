@@ -135,12 +135,6 @@ pub(crate) fn release<C: Opaque>(
     }
 }
 
-/// How many handles are live, for leak checks in tests.
-#[cfg(test)]
-pub(crate) fn live_count() -> usize {
-    registry().len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,12 +11,15 @@
 //! - `handle`: opaque handles and the registry of live ones;
 //! - `options`: options structs that start with their size;
 //! - `altstack`: the library threads that call host callbacks;
-//! - [`log`]: the log callback.
+//! - [`log`]: the log callback;
+//! - [`vm`]: the VMM, booting a kernel directly.
 //!
 //! Every `unsafe extern "C"` function here shares one safety contract, stated once instead of in
 //! each: every pointer argument is NULL or valid for the access the header documents, and every
 //! handle is NULL or a value libpodvisor returned (a freed or mistyped one is detected).
 #![allow(clippy::missing_safety_doc)]
+// The C ABI's types are spelled as the header spells them.
+#![allow(non_camel_case_types)]
 
 mod altstack;
 pub mod boundary;
@@ -25,8 +28,10 @@ mod handle;
 pub mod log;
 mod options;
 pub mod version;
+pub mod vm;
 
 pub use boundary::*;
 pub use error::*;
 pub use log::*;
 pub use version::*;
+pub use vm::*;

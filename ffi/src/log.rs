@@ -26,7 +26,6 @@ use crate::error::{FfiError, podvisor_error_code};
 /// The severity of a log record; higher is more verbose.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 pub enum podvisor_log_level {
     /// No records at all.
     PODVISOR_LOG_OFF = 0,
@@ -45,7 +44,6 @@ pub enum podvisor_log_level {
 /// One log record, valid only during the callback that receives it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-#[allow(non_camel_case_types)]
 pub struct podvisor_log_record {
     /// `sizeof(podvisor_log_record)` as this library knows it; fields past the size the host
     /// was built with are to be ignored.
@@ -66,7 +64,6 @@ pub struct podvisor_log_record {
 ///
 /// `record` and its strings are owned by libpodvisor and valid only until the callback returns.
 /// The callback must not unwind (no C++ exception, no `longjmp` out of it).
-#[allow(non_camel_case_types)]
 pub type podvisor_log_callback =
     Option<unsafe extern "C" fn(record: *const podvisor_log_record, userdata: *mut c_void)>;
 

@@ -84,3 +84,18 @@ pub(crate) unsafe fn init<T: Options>(
     }
     Ok(())
 }
+
+/// Writes a result struct back, only the `struct_size` bytes the host's struct has.
+///
+/// # Safety
+/// `p` must have passed [`read`] and be writable for its `struct_size` bytes.
+pub(crate) unsafe fn write<T: Options>(p: *mut T, mut value: T) {
+    // SAFETY: `p` passed `read`, so it is non-NULL, aligned and starts with a known size.
+    let size = unsafe { p.cast::<usize>().read() };
+    let value_ptr = ptr::from_mut(&mut value).cast::<usize>();
+    // SAFETY: `value` starts with its usize `struct_size` field (trait contract); the host's
+    // size is kept so it reads back what it passed.
+    unsafe { value_ptr.write(size) };
+    // SAFETY: `size` bytes fit both (checked by `read`), and `p` is writable (contract).
+    unsafe { ptr::copy_nonoverlapping(ptr::from_ref(&value).cast::<u8>(), p.cast::<u8>(), size) };
+}
