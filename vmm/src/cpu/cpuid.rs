@@ -12,6 +12,12 @@
 //!
 //! On hardware-assisted KVM [`CpuidFilter::none`] passes KVM's set through untouched, and
 //! [`CpuidFilter::mask`] adds masks of one's own.
+//!
+//! On PVM the table podvisor sets governs the topology leaves (APIC ids, counts) and KVM's own
+//! leaves, but the feature bits of leaves 1 and 7 a guest reads are decided by PVM: it hides
+//! cmpxchg16b, PCID, OSXSAVE and INVPCID itself and shows the host's other bits, XSAVE and
+//! AVX included, whatever the filter says. The default masks stay so that the same
+//! configuration is right on hardware-assisted hosts.
 
 use kvm_bindings::{CpuId, kvm_cpuid_entry2};
 
