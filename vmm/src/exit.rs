@@ -116,6 +116,7 @@ impl ExitLatch {
             let mut slot = self.reason();
             if slot.is_none() {
                 tracing::debug!(%reason, "vm exit");
+                crate::metrics::vm_exited(&reason);
                 *slot = Some(reason);
             }
         }

@@ -8,7 +8,8 @@
 //! - [`boot`], [`memory`], [`acpi`], [`cpu`]: what the guest finds at entry;
 //! - [`devices`]: the UART, the i8042, the ACPI power registers and the buses;
 //! - [`vm`]: starting, waiting for and stopping a VM;
-//! - [`probe`]: what kind of KVM the host has.
+//! - [`probe`]: what kind of KVM the host has;
+//! - [`metrics`]: counters of starts and exits.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -32,6 +33,7 @@ pub mod devices;
 mod exit;
 pub mod kvm;
 pub mod memory;
+pub mod metrics;
 pub mod probe;
 mod vcpu;
 pub mod vm;
@@ -43,6 +45,7 @@ pub use cpu::{CpuidFilter, CpuidRegister};
 pub use devices::{BusDevice, BusRange};
 pub use exit::ExitReason;
 pub use kvm::{DEFAULT_KVM_PATH, KvmError};
+pub use metrics::{VmmCounters, counters};
 pub use probe::{HostProbe, KvmMode, probe};
 pub use vcpu::kick_signal;
 pub use vm::{ApStart, StopHandle, Vm, VmError};

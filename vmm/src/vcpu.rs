@@ -76,6 +76,8 @@ pub(crate) struct VcpuContext {
     pub(crate) latch: Arc<ExitLatch>,
     pub(crate) pio: Arc<Bus>,
     pub(crate) mmio: Arc<Bus>,
+    /// Told once the thread is about to enter its run loop.
+    pub(crate) running: std::sync::mpsc::SyncSender<()>,
 }
 
 enum Step {
@@ -92,6 +94,8 @@ enum Step {
 pub(crate) fn run_vcpu(mut vcpu: VcpuFd, ctx: VcpuContext) {
     let run: *mut kvm_run = vcpu.get_kvm_run();
     KVM_RUN.with(|slot| slot.set(run));
+    // The starter may be gone already if a later vCPU failed to spawn; nothing to tell then.
+    let _ = ctx.running.send(());
     let mut unclaimed = 0u32;
     let mut note_unclaimed = |kind: &str, addr: u64| {
         unclaimed += 1;

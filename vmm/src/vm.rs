@@ -138,6 +138,20 @@ impl Vm {
     /// [`VmError::Boot`] when the kernel or initrd is missing, unreadable or not one. Nothing
     /// is left behind on error: no thread, fd or mapping.
     pub fn start(config: VmConfig) -> Result<Vm, VmError> {
+        match Vm::build(config) {
+            Ok(vm) => {
+                crate::metrics::vm_started();
+                Ok(vm)
+            }
+            Err(error) => {
+                crate::metrics::start_failed();
+                tracing::debug!(%error, "vm start failed");
+                Err(error)
+            }
+        }
+    }
+
+    fn build(config: VmConfig) -> Result<Vm, VmError> {
         let kvm = open_kvm(&config.kvm_path)?;
         config.validate(u32::try_from(kvm.get_max_vcpus()).unwrap_or(u32::MAX))?;
         install_kick_handler().map_err(VmError::Signal)?;
@@ -227,12 +241,14 @@ impl Vm {
             _kvm: kvm,
             memory,
         };
+        let (running, started) = std::sync::mpsc::sync_channel(vcpus.len());
         for (index, vcpu) in (0u32..).zip(vcpus) {
             let ctx = VcpuContext {
                 index,
                 latch: latch.clone(),
                 pio: pio.clone(),
                 mmio: mmio.clone(),
+                running: running.clone(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("vcpu{index}"))
@@ -244,6 +260,13 @@ impl Vm {
                 })?;
             latch.add_thread(std::os::unix::thread::JoinHandleExt::as_pthread_t(&handle));
             lock(&vm.threads).push((index, handle));
+        }
+        // Return once every vCPU thread runs; a thread that died early drops its sender.
+        drop(running);
+        for _ in 0..config.vcpus {
+            if started.recv().is_err() {
+                break;
+            }
         }
         tracing::debug!(
             vcpus = config.vcpus,

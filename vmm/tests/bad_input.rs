@@ -50,11 +50,17 @@ fn wait_for_vcpu_threads(want: usize) -> usize {
 /// Starts `config`, expects it to fail, checks nothing leaked, and returns the error.
 fn start_fails(config: VmConfig) -> VmError {
     let before = resources();
+    let failures = podvisor_vmm::counters().start_failures;
     let error = match Vm::start(config) {
         Ok(vm) => panic!("the VM started: {vm:?}"),
         Err(error) => error,
     };
     assert_eq!(resources(), before, "fds and vCPU threads after `{error}`");
+    assert_eq!(
+        podvisor_vmm::counters().start_failures,
+        failures + 1,
+        "the failure is counted"
+    );
     error
 }
 

@@ -377,10 +377,15 @@ fn triple_fault_is_reported_as_such() {
         a.lidt(fword_ptr(0x4000u32)).unwrap();
         a.ud2().unwrap();
     });
+    let before = podvisor_vmm::counters().exits_triple_fault;
     match run(config(kernel)) {
         ExitReason::TripleFault { vcpu: 0, .. } => {}
         other => panic!("expected a triple fault, got {other}"),
     }
+    assert!(
+        podvisor_vmm::counters().exits_triple_fault > before,
+        "the exit is counted"
+    );
 }
 
 #[test]
