@@ -50,16 +50,32 @@ fn expect_lines(console: &SerialBuffer, started: Instant, needles: &[String]) {
 }
 
 #[test]
-fn debian_vmlinux_boots_through_pvh_and_logs_our_cmdline_e820_acpi_and_cpus() {
+fn debian_vmlinux_boots_through_pvh_and_logs_our_cmdline_e820_initrd_acpi_and_cpus() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let kernel = cached("vmlinux");
     let memory_mib = 256;
     let cmdline = "console=ttyS0 earlyprintk=serial,ttyS0,115200 podvisor.check=pvh-entry";
+    // An initrd, to see where the kernel finds it: as high in low RAM as it fits.
+    let mut initrd = Vec::new();
+    cpio_entry(
+        &mut initrd,
+        "payload",
+        0o100644,
+        (0, 0),
+        &vec![0x5a; 300 * 1024],
+    );
+    cpio_entry(&mut initrd, "TRAILER!!!", 0, (0, 0), &[]);
+    let initrd_size = initrd.len() as u64;
+    let initrd_addr = (memory_mib * MIB - initrd_size) & !0xfff;
+    let initrd_end = (initrd_addr + initrd_size).next_multiple_of(0x1000) - 1;
+    let initrd_path = common::write_temp("pvh-initrd.cpio", &initrd);
+
     let (sink, console) = SerialSink::buffer();
     let config = VmConfig::new(kernel)
         .vcpus(2)
         .memory_mib(memory_mib)
         .cmdline(cmdline)
+        .initrd(initrd_path)
         .boot(BootProtocol::Pvh)
         .serial(sink);
 
@@ -82,6 +98,9 @@ fn debian_vmlinux_boots_through_pvh_and_logs_our_cmdline_e820_acpi_and_cpus() {
             entry.addr + entry.size - 1
         ));
     }
+    needles.push(format!(
+        "RAMDISK: [mem {initrd_addr:#010x}-{initrd_end:#010x}]"
+    ));
     for table in ["RSDP 0x00000000000E0000", "XSDT", "FACP", "DSDT", "APIC"] {
         needles.push(format!("ACPI: {table}"));
     }
