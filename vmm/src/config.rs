@@ -78,7 +78,8 @@ pub enum SerialSink {
     File(Arc<File>),
     /// Output is written to this process's stdout.
     Stdout,
-    /// Each chunk of output is handed to a callback, on the vCPU thread that wrote it.
+    /// Each chunk of output is handed to a callback, on the vCPU thread that wrote it, with
+    /// the UART locked: the callback must not call [`crate::Vm::feed_serial`] itself.
     Callback(SerialCallback),
 }
 

@@ -307,18 +307,25 @@ fn two_vcpus_each_report_their_own_apic_id() {
     );
 }
 
-#[test]
-fn injected_interrupt_is_handled_by_the_guest() {
+/// A guest that handles legacy IRQ `irq` through the master PIC: `setup` runs before it says
+/// "R" and waits with interrupts on; `handler` runs on the interrupt, then the guest acks it
+/// and powers off.
+fn irq_guest(
+    name: &str,
+    irq: u32,
+    setup: impl FnOnce(&mut CodeAssembler),
+    handler: impl FnOnce(&mut CodeAssembler),
+) -> std::path::PathBuf {
     const IDT: u32 = 0x4000;
-    const VECTOR: u32 = 0x25; // PIC base 0x20 + IRQ 5
     const HANDLER_OFFSET: u64 = 0x800;
+    let vector = 0x20 + irq; // the PIC is programmed to start at 0x20
     let handler_addr = (LOAD_ADDR + HANDLER_OFFSET) as u32;
 
     let mut main = asm32();
     let a = &mut main;
     a.mov(esp, 0x8000u32).unwrap();
-    // Interrupt gate for VECTOR: offset = handler, selector 0x08, type 0x8e.
-    let gate = IDT + VECTOR * 8;
+    // Interrupt gate: offset = handler, selector 0x08, type 0x8e.
+    let gate = IDT + vector * 8;
     a.mov(word_ptr(gate), handler_addr & 0xffff).unwrap();
     a.mov(word_ptr(gate + 2), 0x08u32).unwrap();
     a.mov(word_ptr(gate + 4), 0x8e00u32).unwrap();
@@ -327,17 +334,19 @@ fn injected_interrupt_is_handled_by_the_guest() {
     a.mov(word_ptr(IDT - 8), 256 * 8 - 1).unwrap();
     a.mov(dword_ptr(IDT - 6), IDT).unwrap();
     a.lidt(fword_ptr(IDT - 8)).unwrap();
-    // Master PIC: ICW1-4, vectors from 0x20, then unmask IRQ 5 only.
+    // Master PIC: ICW1-4, vectors from 0x20, then unmask `irq` only.
+    let mask = 0xff & !(1u32 << irq);
     for (port, value) in [
         (0x20u32, 0x11u32),
         (0x21, 0x20),
         (0x21, 0x04),
         (0x21, 0x01),
-        (0x21, 0xdf),
+        (0x21, mask),
     ] {
         a.mov(al, value).unwrap();
         a.out(port, al).unwrap();
     }
+    setup(a);
     print(a, "R");
     let mut idle = a.create_label();
     a.set_label(&mut idle).unwrap();
@@ -347,16 +356,20 @@ fn injected_interrupt_is_handled_by_the_guest() {
     let mut code = assemble(a);
     assert!(code.len() as u64 <= HANDLER_OFFSET);
 
-    let mut handler = asm32();
-    let h = &mut handler;
-    print(h, "I");
+    let mut on_irq = asm32();
+    let h = &mut on_irq;
+    handler(h);
     h.mov(al, 0x20u32).unwrap();
     h.out(0x20u32, al).unwrap(); // EOI
     power_off(h);
     code.resize(HANDLER_OFFSET as usize, 0x90);
-    code.extend(handler.assemble(LOAD_ADDR + HANDLER_OFFSET).unwrap());
-    let kernel = write_temp("irq.elf", &elf(&code, true));
+    code.extend(on_irq.assemble(LOAD_ADDR + HANDLER_OFFSET).unwrap());
+    write_temp(name, &elf(&code, true))
+}
 
+#[test]
+fn injected_interrupt_is_handled_by_the_guest() {
+    let kernel = irq_guest("irq.elf", 5, |_| {}, |h| print(h, "I"));
     let (sink, console) = SerialSink::buffer();
     let vm = Vm::start(config(kernel).serial(sink)).unwrap();
     assert!(
@@ -366,6 +379,38 @@ fn injected_interrupt_is_handled_by_the_guest() {
     vm.inject_irq(5).unwrap();
     assert_eq!(vm.wait(WAIT).unwrap(), ExitReason::Shutdown);
     assert_eq!(console.text(), "RI");
+}
+
+#[test]
+fn serial_input_raises_irq4_and_the_guest_reads_it() {
+    let kernel = irq_guest(
+        "serial-irq.elf",
+        4,
+        |a| {
+            // UART: interrupt on received data, OUT2 on (it gates the IRQ on a PC).
+            a.mov(dx, 0x3f9u32).unwrap();
+            a.mov(al, 1u32).unwrap();
+            a.out(dx, al).unwrap();
+            a.mov(dx, 0x3fcu32).unwrap();
+            a.mov(al, 0x08u32).unwrap();
+            a.out(dx, al).unwrap();
+        },
+        |h| {
+            h.mov(dx, 0x3f8u32).unwrap();
+            h.in_(al, dx).unwrap();
+            h.out(dx, al).unwrap(); // echo the byte
+            print(h, "!");
+        },
+    );
+    let (sink, console) = SerialSink::buffer();
+    let vm = Vm::start(config(kernel).serial(sink)).unwrap();
+    assert!(
+        console.wait_for("R", Duration::from_secs(30)),
+        "the guest got ready"
+    );
+    assert_eq!(vm.feed_serial(b"x"), 1);
+    assert_eq!(vm.wait(WAIT).unwrap(), ExitReason::Shutdown);
+    assert_eq!(console.text(), "Rx!");
 }
 
 #[test]
