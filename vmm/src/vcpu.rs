@@ -182,6 +182,22 @@ fn rip(vcpu: &VcpuFd) -> u64 {
     vcpu.get_regs().map(|regs| regs.rip).unwrap_or(u64::MAX)
 }
 
+/// The bytes KVM fetched at the failing instruction, when an emulation failure carries them
+/// (`KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES`): after the flags word, one length
+/// byte and up to 15 instruction bytes.
+fn instruction_bytes(suberror: u32, data: &[u64]) -> Option<String> {
+    if suberror != INTERNAL_ERROR_EMULATION || data.len() < 3 || data[0] & 1 == 0 {
+        return None;
+    }
+    let raw: Vec<u8> = data[1..3]
+        .iter()
+        .flat_map(|word| word.to_le_bytes())
+        .collect();
+    let len = usize::from(raw[0]).min(raw.len() - 1);
+    let hex: Vec<String> = raw[1..=len].iter().map(|b| format!("{b:02x}")).collect();
+    Some(hex.join(" "))
+}
+
 fn internal_error(vcpu: &mut VcpuFd, index: u32) -> ExitReason {
     let rip = rip(vcpu);
     let run = vcpu.get_kvm_run();
@@ -189,11 +205,11 @@ fn internal_error(vcpu: &mut VcpuFd, index: u32) -> ExitReason {
     // (`KVM_EXIT_INTERNAL_ERROR`); all its fields are plain integers.
     let internal = unsafe { run.__bindgen_anon_1.internal };
     let ndata = (internal.ndata as usize).min(internal.data.len());
-    let details = format!(
-        "suberror {}, data {:x?}",
-        internal.suberror,
-        &internal.data[..ndata]
-    );
+    let data = &internal.data[..ndata];
+    let details = match instruction_bytes(internal.suberror, data) {
+        Some(bytes) => format!("instruction bytes {bytes}"),
+        None => format!("suberror {}, data {data:x?}", internal.suberror),
+    };
     if internal.suberror == INTERNAL_ERROR_EMULATION {
         ExitReason::EmulationFailure {
             vcpu: index,
@@ -206,5 +222,19 @@ fn internal_error(vcpu: &mut VcpuFd, index: u32) -> ExitReason {
             rip,
             details,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_instruction_bytes_decodes_emulation_failure_data() {
+        // cmpxchg16b [rsi] as KVM reports it: flags 1, length 15, bytes.
+        let data = [1, 0x00ba_660e_c70f_480f, 0x00f4_ba66_ee34_b006];
+        let bytes = instruction_bytes(INTERNAL_ERROR_EMULATION, &data).expect("bytes are there");
+        assert!(bytes.starts_with("48 0f c7 0e"), "{bytes}");
+        assert_eq!(instruction_bytes(2, &data), None);
     }
 }

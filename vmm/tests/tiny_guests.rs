@@ -525,3 +525,84 @@ fn wait_with_timeout_stops_the_vm_and_reports_timeout() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(vm.exit_reason(), Some(ExitReason::Timeout));
 }
+
+/// Assembles `build` with a label it sets on the instruction of interest; returns the code
+/// and that instruction's address.
+fn with_marked_instruction(
+    mut a: CodeAssembler,
+    build: impl FnOnce(&mut CodeAssembler, &mut CodeLabel),
+) -> (Vec<u8>, u64) {
+    let mut mark = a.create_label();
+    build(&mut a, &mut mark);
+    let result = a
+        .assemble_options(
+            LOAD_ADDR,
+            iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
+        )
+        .expect("the guest assembles");
+    let ip = result.label_ip(&mark).expect("the mark is set");
+    (result.inner.code_buffer, ip)
+}
+
+/// What a ring-0 instruction PVM cannot run does: on PVM the VM ends with a KVM error naming
+/// the instruction's address; on hardware-assisted KVM the guest goes on to `hardware`.
+fn assert_ring0_instruction_outcome(
+    name: &str,
+    (code, ip): (Vec<u8>, u64),
+    pvh: bool,
+    hardware: impl FnOnce(&ExitReason) -> bool,
+) {
+    let kernel = write_temp(name, &elf(&code, pvh));
+    let reason = run(config(kernel));
+    let probe = podvisor_vmm::probe(std::path::Path::new(podvisor_vmm::DEFAULT_KVM_PATH)).unwrap();
+    if probe.is_hardware_assisted() {
+        assert!(hardware(&reason), "unexpected on {}: {reason}", probe.mode);
+        return;
+    }
+    match reason {
+        ExitReason::InternalError { rip, .. } | ExitReason::EmulationFailure { rip, .. } => {
+            assert_eq!(
+                rip, ip,
+                "the error names the instruction's address: {reason}"
+            );
+            eprintln!("{name} on {}: {reason}", probe.mode);
+        }
+        other => panic!(
+            "expected a KVM error at {ip:#x} on {}, got {other}",
+            probe.mode
+        ),
+    }
+}
+
+#[test]
+fn kvm_error_on_ring0_int3_names_the_instruction_address() {
+    // No IDT: where the breakpoint is delivered (hardware-assisted KVM) it triple-faults.
+    let code = with_marked_instruction(asm32(), |a, mark| {
+        a.mov(word_ptr(0x4000u32), 0u32).unwrap();
+        a.mov(dword_ptr(0x4002u32), 0u32).unwrap();
+        a.lidt(fword_ptr(0x4000u32)).unwrap();
+        a.set_label(mark).unwrap();
+        a.int3().unwrap();
+        power_off(a);
+    });
+    assert_ring0_instruction_outcome("int3.elf", code, true, |r| {
+        matches!(r, ExitReason::TripleFault { .. })
+    });
+}
+
+#[test]
+fn kvm_error_on_ring0_cmpxchg16b_names_the_instruction_address() {
+    let code = with_marked_instruction(asm64(), |a, mark| {
+        a.xor(eax, eax).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.xor(ebx, ebx).unwrap();
+        a.xor(ecx, ecx).unwrap();
+        a.mov(rsi, 0x3000u64).unwrap();
+        a.set_label(mark).unwrap();
+        a.cmpxchg16b(xmmword_ptr(rsi)).unwrap();
+        power_off(a);
+    });
+    assert_ring0_instruction_outcome("cmpxchg16b.elf", code, false, |r| {
+        *r == ExitReason::Shutdown
+    });
+}
