@@ -8,5 +8,9 @@
 //! [`scheduler`] decides where a pod runs.
 
 pub mod apply;
+pub mod controllers;
+pub mod ipam;
+pub mod node;
 pub mod objects;
+pub mod registry;
 pub mod scheduler;
