@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use crate::protocol::{ContainerStats, Limits};
 
-/// The v1 controllers podvisor uses.
-const V1_CONTROLLERS: [&str; 4] = ["memory", "cpu", "cpuacct", "pids"];
+/// The v1 controllers podvisor uses: memory (limit, OOM), cpu (limit), cpuacct (usage).
+const V1_CONTROLLERS: [&str; 3] = ["memory", "cpu", "cpuacct"];
 
 /// The CFS period podvisor sets with a CPU limit, in microseconds.
 const CPU_PERIOD_US: u64 = 100_000;
@@ -187,6 +187,29 @@ impl Cgroup {
             version: self.version,
             dirs,
         })
+    }
+
+    /// Like [`Cgroup::child`], leaving out a v1 hierarchy that serves only CPU limits when
+    /// `cpu_limit` is false. Every v1 directory costs a `mkdir` and a migration when a process
+    /// joins, and on v1 those are slow.
+    ///
+    /// # Errors
+    ///
+    /// Fails when `name` is empty or not a single path component.
+    pub fn child_for(&self, name: &str, cpu_limit: bool) -> Result<Self, CgroupError> {
+        let mut child = self.child(name)?;
+        if self.version == CgroupVersion::V1 && !cpu_limit {
+            let parents = &self.dirs;
+            let keep: Vec<bool> = parents
+                .iter()
+                .map(|p| !p.join("cpu.cfs_quota_us").exists() || p.join("cpuacct.usage").exists())
+                .collect();
+            let mut it = keep.iter();
+            child
+                .dirs
+                .retain(|_| *it.next().expect("one flag per directory"));
+        }
+        Ok(child)
     }
 
     /// Creates this group's directories (an existing one is kept).
@@ -492,9 +515,31 @@ mod tests {
             [
                 PathBuf::from("/sys/fs/cgroup/memory/pods/a"),
                 PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"),
-                PathBuf::from("/sys/fs/cgroup/pids/p"),
             ]
         );
+    }
+
+    #[test]
+    fn test_child_for_skips_the_cpu_only_hierarchy_without_a_cpu_limit() {
+        let tmp = tempdir("podvisor-cgchild");
+        let dirs: Vec<PathBuf> = ["memory", "cpu", "cpuacct"]
+            .iter()
+            .map(|d| tmp.join(d))
+            .collect();
+        for d in &dirs {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(dirs[1].join("cpu.cfs_quota_us"), "-1").unwrap();
+        fs::write(dirs[2].join("cpuacct.usage"), "0").unwrap();
+        let parent = Cgroup::v1_at(dirs.clone());
+        let lean = parent.child_for("c", false).unwrap();
+        assert_eq!(lean.dirs(), [dirs[0].join("c"), dirs[2].join("c")]);
+        assert_eq!(parent.child_for("c", true).unwrap().dirs().len(), 3);
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    fn tempdir(prefix: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()))
     }
 
     #[test]

@@ -133,11 +133,14 @@ fn ours(dir: &Path, agent: &Path, rootfs: &Path, i: usize) -> f64 {
         agent.into(),
     );
     let sb = Sandbox::create(config).expect("sandbox");
+    let created = began.elapsed();
     let mut c = ContainerConfig::new("c", ImageSource::Rootfs(rootfs.into()));
     c.process.args = vec!["/bin/busybox".into(), "echo".into(), "x".into()];
     let rx = sb.subscribe(&ProcessRef::main("c"));
     sb.create_container(&c).expect("container");
+    let container = began.elapsed();
     sb.start("c").expect("start");
+    let started = began.elapsed();
     loop {
         match rx
             .recv_timeout(Duration::from_secs(30))
@@ -149,6 +152,11 @@ fn ours(dir: &Path, agent: &Path, rootfs: &Path, i: usize) -> f64 {
         }
     }
     let took = began.elapsed();
+    if std::env::var_os("PODVISOR_BENCH_STEPS").is_some() {
+        eprintln!(
+            "ours: sandbox {created:?} container {container:?} start {started:?} byte {took:?}"
+        );
+    }
     sb.destroy().expect("destroy");
     took.as_secs_f64() * 1000.0
 }

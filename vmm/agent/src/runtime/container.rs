@@ -192,7 +192,10 @@ impl Container {
         }
 
         let cgroup = parent
-            .child(&format!("ctr-{}", spec.id))
+            .child_for(
+                &format!("ctr-{}", spec.id),
+                spec.limits.cpu_millis.is_some(),
+            )
             .map_err(|e| AgentError::new(ErrorKind::InvalidArgument, e.to_string()))?;
         cgroup.create().map_err(sys_err)?;
         if let Err(e) = cgroup.set_limits(&spec.limits) {
