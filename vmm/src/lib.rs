@@ -31,6 +31,7 @@ pub mod config;
 pub mod cpu;
 pub mod devices;
 mod exit;
+pub mod guest;
 pub mod kvm;
 pub mod memory;
 pub mod metrics;

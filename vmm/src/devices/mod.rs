@@ -158,4 +158,48 @@ mod tests {
         assert!(!bus.read(0x108, &mut data));
         assert_eq!(data, [0xff, 0xff]);
     }
+
+    #[test]
+    fn test_guest_accesses_of_any_size_and_value_never_panic() {
+        use crate::config::SerialSink;
+        use crate::exit::ExitLatch;
+        use vmm_sys_util::eventfd::EventFd;
+
+        let latch = Arc::new(ExitLatch::new());
+        let irq = EventFd::new(vmm_sys_util::eventfd::EFD_NONBLOCK).expect("an eventfd");
+        let mut bus = Bus::default();
+        let serial = Arc::new(Mutex::new(serial::SerialDevice::new(
+            irq,
+            SerialSink::Discard,
+        )));
+        bus.insert(BusRange::new(0x3f8, 8), serial)
+            .expect("free range");
+        let i8042 = Arc::new(Mutex::new(i8042::I8042::new(latch.clone())));
+        bus.insert(BusRange::new(0x60, 5), i8042)
+            .expect("free range");
+        let power = Arc::new(Mutex::new(power::PowerDevice::new(latch)));
+        bus.insert(BusRange::new(0x600, 3), power)
+            .expect("free range");
+
+        // A fixed xorshift sequence: ports around every device, sizes 1 to 8, any bytes.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let ports = [0x3f0u64, 0x5e, 0x5f8];
+        for _ in 0..20_000 {
+            let r = next();
+            let addr = ports[(r % 3) as usize] + (r >> 8) % 24;
+            let len = 1 + ((r >> 16) % 8) as usize;
+            let mut data = (r >> 24).to_le_bytes()[..len].to_vec();
+            if r & (1 << 63) == 0 {
+                bus.read(addr, &mut data);
+            } else {
+                bus.write(addr, &data);
+            }
+        }
+    }
 }
