@@ -8,7 +8,7 @@
 //! - [`boot`], [`memory`], [`acpi`], [`cpu`]: what the guest finds at entry;
 //! - [`devices`]: the UART, the i8042, the ACPI power registers and the buses;
 //! - [`vm`]: starting, waiting for and stopping a VM;
-//! - [`probe`]: what kind of KVM the host has;
+//! - [`mod@probe`]: what kind of KVM the host has;
 //! - [`metrics`]: counters of starts and exits.
 //!
 //! ```no_run
