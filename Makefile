@@ -29,8 +29,18 @@ test: lint test-vmm test-store test-sandbox test-cluster test-ffi test-hw
 test-vmm: kernel
 	$(CARGO) test -p podvisor-vmm
 
+# The store's tests start three-master clusters, in-process and as processes; two at a time
+# keeps them within a 2-core machine's means. The crash loop runs CRASH_CYCLES (30) cycles.
 test-store: deps
-	$(CARGO) test -p podvisor-store
+	$(CARGO) test -p podvisor-store -- --test-threads=2
+
+# The long crash loop: 500 cycles of kill -9 and restart of one master under load.
+crash-loop-long: deps
+	CRASH_CYCLES=500 $(CARGO) test --release -p podvisor-store --test crash_loop -- --nocapture
+
+# Put throughput, latency and failover of the store against a three-member etcd.
+bench-store: deps
+	$(CARGO) bench -p podvisor-store --features bench-etcd --bench store_put
 
 # The sandbox tests run real containers with the static agent (the one the guest image holds).
 test-sandbox: deps
@@ -77,4 +87,4 @@ demo-vm: kernel
 bench-vmm: kernel
 	$(CARGO) bench -p podvisor-vmm --bench vmm
 
-bench: kernel bench-sandbox bench-vmm
+bench: kernel bench-sandbox bench-store bench-vmm

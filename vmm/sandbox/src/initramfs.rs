@@ -83,18 +83,17 @@ pub fn build(
     cache_dir: &Path,
 ) -> Result<Initramfs, InitramfsError> {
     let index = index_modules(modules_dir)?;
-    let order = load_order(&index, wanted, modules_dir)?;
+    let (order, mut contents) = load_order(&index, wanted, modules_dir)?;
 
     let agent_bytes = fs::read(agent).map_err(io_err(agent))?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut module_files = Vec::new();
     for name in &order {
-        let path = &index[name].path;
         let file = format!("{name}.ko");
-        files.push((
-            format!("lib/modules/{file}"),
-            fs::read(path).map_err(io_err(path))?,
-        ));
+        let data = contents
+            .remove(name)
+            .expect("every ordered module was read");
+        files.push((format!("lib/modules/{file}"), data));
         module_files.push(file);
     }
 
@@ -134,17 +133,13 @@ pub fn build(
     })
 }
 
-struct Module {
-    path: PathBuf,
-    depends: Vec<String>,
-}
-
 /// Canonical module name: `-` and `_` are the same to the kernel.
 fn canonical(name: &str) -> String {
     name.replace('-', "_")
 }
 
-fn index_modules(dir: &Path) -> Result<BTreeMap<String, Module>, InitramfsError> {
+/// Module name to file, for every module of the tree (files are read only when needed).
+fn index_modules(dir: &Path) -> Result<BTreeMap<String, PathBuf>, InitramfsError> {
     let mut index = BTreeMap::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -157,14 +152,7 @@ fn index_modules(dir: &Path) -> Result<BTreeMap<String, Module>, InitramfsError>
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.strip_suffix(".ko"))
             {
-                let data = fs::read(&p).map_err(io_err(&p))?;
-                index.insert(
-                    canonical(stem),
-                    Module {
-                        path: p,
-                        depends: modinfo_depends(&data),
-                    },
-                );
+                index.insert(canonical(stem), p);
             }
         }
     }
@@ -188,39 +176,52 @@ fn modinfo_depends(data: &[u8]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Dependencies first, each module once.
+/// The modules read while ordering them, by name.
+type Contents = BTreeMap<String, Vec<u8>>;
+
+/// Dependencies first, each module once; returns the order and the modules' bytes.
 fn load_order(
-    index: &BTreeMap<String, Module>,
+    index: &BTreeMap<String, PathBuf>,
     wanted: &[&str],
     dir: &Path,
-) -> Result<Vec<String>, InitramfsError> {
+) -> Result<(Vec<String>, Contents), InitramfsError> {
     fn visit(
         name: &str,
-        index: &BTreeMap<String, Module>,
+        index: &BTreeMap<String, PathBuf>,
         dir: &Path,
         seen: &mut BTreeSet<String>,
         order: &mut Vec<String>,
+        contents: &mut Contents,
     ) -> Result<(), InitramfsError> {
         if !seen.insert(name.to_owned()) {
             return Ok(());
         }
-        let m = index
+        let path = index
             .get(name)
             .ok_or_else(|| InitramfsError::MissingModule {
                 name: name.to_owned(),
                 dir: dir.to_owned(),
             })?;
-        for d in &m.depends {
-            visit(d, index, dir, seen, order)?;
+        let data = fs::read(path).map_err(io_err(path))?;
+        for d in modinfo_depends(&data) {
+            visit(&d, index, dir, seen, order, contents)?;
         }
+        contents.insert(name.to_owned(), data);
         order.push(name.to_owned());
         Ok(())
     }
-    let (mut seen, mut order) = (BTreeSet::new(), Vec::new());
+    let (mut seen, mut order, mut contents) = (BTreeSet::new(), Vec::new(), Contents::new());
     for w in wanted {
-        visit(&canonical(w), index, dir, &mut seen, &mut order)?;
+        visit(
+            &canonical(w),
+            index,
+            dir,
+            &mut seen,
+            &mut order,
+            &mut contents,
+        )?;
     }
-    Ok(order)
+    Ok((order, contents))
 }
 
 /// A gzip-compressed `newc` archive of `files` plus the directories and `/dev/console` the

@@ -195,10 +195,11 @@ fn micro_vm_backend_is_refused_with_a_reason_where_the_host_cannot_run_it() {
             || reason.contains("missing"),
         "{reason}"
     );
+    eprintln!("refused as expected: {err}");
+    let text = err.to_string();
     assert!(
-        err.to_string()
-            .starts_with("micro-VM sandboxes cannot run on this host: "),
-        "{err}"
+        text.starts_with("micro-VM sandboxes cannot run on this host: "),
+        "{text}"
     );
     assert!(!state_dir().join("vm").exists());
 
