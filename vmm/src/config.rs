@@ -90,6 +90,19 @@ impl SerialSink {
         (SerialSink::Buffer(buffer.clone()), buffer)
     }
 
+    /// A sink appending to the file at `path`, created if missing.
+    ///
+    /// # Errors
+    ///
+    /// The error of opening the file.
+    pub fn file(path: impl AsRef<std::path::Path>) -> io::Result<SerialSink> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(SerialSink::File(Arc::new(file)))
+    }
+
     /// Writes guest output to the sink. Errors of a file or stdout are returned to the caller.
     pub(crate) fn write(&self, bytes: &[u8]) -> io::Result<()> {
         match self {

@@ -115,11 +115,7 @@ fn serial_output_reaches_buffer_file_and_callback_sinks() {
     assert_eq!(buffer.text(), expected);
 
     let path = write_temp("serial.out", b"");
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap();
-    let sink = SerialSink::File(Arc::new(file));
+    let sink = SerialSink::file(&path).unwrap();
     assert_eq!(
         run(config(kernel.clone()).serial(sink)),
         ExitReason::Shutdown
