@@ -144,7 +144,12 @@ impl NodeAgent {
                 source,
             })?;
         let address = server.address();
-        registration::register(&registry, &config, address)?;
+        registration::register(&registry, &config, address).map_err(|source| {
+            NodeAgentError::Register {
+                node: config.name.clone(),
+                source,
+            }
+        })?;
         let mut threads = Vec::new();
         let lease = registration::LeaseKeeper::new(client.clone(), &config)?;
         threads.push(spawn("node-lease", {
@@ -157,7 +162,7 @@ impl NodeAgent {
         }));
         threads.push(spawn("node-agent", {
             let stop = stop.clone();
-            move || Agent::new(registry, config, live).run(&stop)
+            move || Agent::new(registry, config, live, address).run(&stop)
         }));
         Ok(NodeAgent {
             stop,
@@ -220,6 +225,8 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
 struct Agent {
     registry: Registry,
     config: NodeAgentConfig,
+    /// Where the server listens, as the Node shows it.
+    address: SocketAddr,
     live: LiveSandboxes,
     workers: BTreeMap<String, (PodWorker, Pod)>,
     vms: BTreeMap<String, vm_worker::VmRunner>,
@@ -230,12 +237,18 @@ struct Agent {
 }
 
 impl Agent {
-    fn new(registry: Registry, config: NodeAgentConfig, live: LiveSandboxes) -> Self {
+    fn new(
+        registry: Registry,
+        config: NodeAgentConfig,
+        live: LiveSandboxes,
+        address: SocketAddr,
+    ) -> Self {
         let (report_tx, reports) = channel();
         let (vm_report_tx, vm_reports) = channel();
         Agent {
             registry,
             config,
+            address,
             live,
             workers: BTreeMap::new(),
             vms: BTreeMap::new(),
@@ -278,7 +291,22 @@ impl Agent {
         }
     }
 
+    /// Marks the node Ready again after the control plane saw its lease lapse (a long pause,
+    /// or a failover of the masters while a renewal was in flight).
+    fn reassert_ready(&self) -> Result<(), RegistryError> {
+        let ready = match self.registry.get(Kind::Node, "", &self.config.name)? {
+            Object::Node(n) => n.is_ready(),
+            _ => true,
+        };
+        if !ready {
+            tracing::info!(node = %self.config.name, "node was marked NotReady; registering again");
+            registration::register(&self.registry, &self.config, self.address)?;
+        }
+        Ok(())
+    }
+
     fn reconcile(&mut self) -> Result<(), RegistryError> {
+        self.reassert_ready()?;
         let (objects, _) = self.registry.list(Kind::Pod, None)?;
         let pods: Vec<Pod> = objects
             .into_iter()

@@ -67,12 +67,12 @@ pub fn probe_host(config: &NodeAgentConfig) -> HostFacts {
 /// Creates the node's Node object, or updates its status, and marks it Ready.
 ///
 /// # Errors
-/// [`NodeAgentError::Register`] when the store refuses.
+/// The registry's error when the store refuses.
 pub fn register(
     registry: &Registry,
     config: &NodeAgentConfig,
     agent: SocketAddr,
-) -> Result<(), NodeAgentError> {
+) -> Result<(), RegistryError> {
     let facts = probe_host(config);
     let fill = |node: &mut Node| {
         for (k, v) in &config.labels {
@@ -106,10 +106,6 @@ pub fn register(
             },
         );
     };
-    let err = |source| NodeAgentError::Register {
-        node: config.name.clone(),
-        source,
-    };
     match registry.modify(Kind::Node, "", &config.name, |obj| {
         let Object::Node(n) = obj else { return false };
         fill(n);
@@ -122,9 +118,9 @@ pub fn register(
                 ..Node::default()
             };
             fill(&mut node);
-            registry.create(Object::Node(node)).map(|_| ()).map_err(err)
+            registry.create(Object::Node(node)).map(|_| ())
         }
-        Err(e) => Err(err(e)),
+        Err(e) => Err(e),
     }
 }
 

@@ -208,6 +208,14 @@ pub fn pod(registry: &Registry, name: &str) -> Option<Pod> {
     }
 }
 
+/// Whether pod `name` in the default namespace is gone (a failed read is not "gone").
+pub fn pod_gone(registry: &Registry, name: &str) -> bool {
+    matches!(
+        registry.get(Kind::Pod, "default", name),
+        Err(podvisor_cluster::registry::RegistryError::NotFound { .. })
+    )
+}
+
 /// Waits until `check` holds, polling every 100 ms, and panics with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
