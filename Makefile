@@ -52,8 +52,11 @@ bench-sandbox: deps
 	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && \
 	    PODVISOR_AGENT=$$agent $(CARGO) bench -p podvisor-sandbox --bench pod_start
 
+# The control plane against a real three-master store, with node agents running namespace
+# sandboxes of the static agent.
 test-cluster: deps
-	$(CARGO) test -p podvisor-cluster
+	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && \
+	    PODVISOR_AGENT=$$agent $(CARGO) test -p podvisor-cluster
 
 # The C ABI: the header and symbol-list checks, the C tests under AddressSanitizer against the
 # static and shared library, and the Go package's tests.
