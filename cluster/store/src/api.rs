@@ -36,7 +36,10 @@ pub struct KeyRange {
 impl KeyRange {
     /// The single key `key`.
     pub fn key(key: impl Into<Vec<u8>>) -> Self {
-        KeyRange { key: key.into(), range_end: Vec::new() }
+        KeyRange {
+            key: key.into(),
+            range_end: Vec::new(),
+        }
     }
 
     /// Every key that starts with `prefix`.
@@ -48,7 +51,10 @@ impl KeyRange {
 
     /// The interval `[start, end)`.
     pub fn interval(start: impl Into<Vec<u8>>, end: impl Into<Vec<u8>>) -> Self {
-        KeyRange { key: start.into(), range_end: end.into() }
+        KeyRange {
+            key: start.into(),
+            range_end: end.into(),
+        }
     }
 
     /// Whether `k` falls in this range.
@@ -186,12 +192,20 @@ pub struct Compare {
 impl Compare {
     /// `key`'s value equals `value`.
     pub fn value_equals(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
-        Compare { key: key.into(), op: CompareOp::Equal, target: CompareTarget::Value(value.into()) }
+        Compare {
+            key: key.into(),
+            op: CompareOp::Equal,
+            target: CompareTarget::Value(value.into()),
+        }
     }
 
     /// `key`'s version equals `version` (0: the key does not exist).
     pub fn version_equals(key: impl Into<Vec<u8>>, version: u64) -> Self {
-        Compare { key: key.into(), op: CompareOp::Equal, target: CompareTarget::Version(version) }
+        Compare {
+            key: key.into(),
+            op: CompareOp::Equal,
+            target: CompareTarget::Version(version),
+        }
     }
 
     /// `key`'s mod revision equals `revision`.

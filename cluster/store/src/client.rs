@@ -21,8 +21,8 @@ use crossbeam_channel::Receiver;
 
 use crate::api::{
     DeleteRequest, DeleteResponse, KeyRange, KeyValue, LeaseGrant, LeaseTimeToLive, Member,
-    PutRequest, PutResponse, RangeRequest, RangeResponse, Status, Txn, TxnResponse,
-    WatchRequest, WatchResponse,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, Status, Txn, TxnResponse, WatchRequest,
+    WatchResponse,
 };
 use crate::error::{Result, StoreError};
 use crate::state_machine::{Applied, RequestId};
@@ -80,8 +80,14 @@ fn connect_to(addr: &str, timeout: Duration) -> Result<Conn> {
     let s = TcpStream::connect_timeout(&sa, timeout.min(Duration::from_secs(1)))
         .map_err(|e| StoreError::io(format!("connecting to {addr}"), e))?;
     let _ = s.set_nodelay(true);
-    let w = s.try_clone().map_err(|e| StoreError::io("cloning a socket", e))?;
-    Ok(Conn { addr: addr.to_string(), reader: BufReader::new(s), writer: BufWriter::new(w) })
+    let w = s
+        .try_clone()
+        .map_err(|e| StoreError::io("cloning a socket", e))?;
+    Ok(Conn {
+        addr: addr.to_string(),
+        reader: BufReader::new(s),
+        writer: BufWriter::new(w),
+    })
 }
 
 impl Client {
@@ -99,12 +105,19 @@ impl Client {
     /// [`StoreError::Config`] when there is no endpoint.
     pub fn with_config(cfg: ClientConfig) -> Result<Client> {
         if cfg.endpoints.is_empty() {
-            return Err(StoreError::Config("a client needs at least one endpoint".into()));
+            return Err(StoreError::Config(
+                "a client needs at least one endpoint".into(),
+            ));
         }
         Ok(Client {
             cfg,
             client_id: (rand::random::<u64>() >> 1).max(1),
-            state: Mutex::new(State { conn: None, next_endpoint: 0, preferred: None, seq: 0 }),
+            state: Mutex::new(State {
+                conn: None,
+                next_endpoint: 0,
+                preferred: None,
+                seq: 0,
+            }),
         })
     }
 
@@ -112,11 +125,18 @@ impl Client {
         let mut st = lock(&self.state);
         let id = if is_write {
             st.seq += 1;
-            Some(RequestId { client: self.client_id, seq: st.seq })
+            Some(RequestId {
+                client: self.client_id,
+                seq: st.seq,
+            })
         } else {
             None
         };
-        let req = wire::encode(&ClientRequest { cluster_id: self.cfg.cluster_id, id, op });
+        let req = wire::encode(&ClientRequest {
+            cluster_id: self.cfg.cluster_id,
+            id,
+            op,
+        });
         let deadline = Instant::now() + self.cfg.timeout;
         let mut sent = false;
         let mut last_err = String::from("no attempt");
@@ -148,7 +168,10 @@ impl Client {
                 }
             }
             let conn = st.conn.as_mut().expect("connected above");
-            let _ = conn.reader.get_ref().set_read_timeout(Some((deadline - now).max(Duration::from_millis(10))));
+            let _ = conn
+                .reader
+                .get_ref()
+                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(10))));
             let outcome = wire::write_frame(&mut conn.writer, &req)
                 .and_then(|()| conn.writer.flush())
                 .map_err(|e| StoreError::io(format!("sending to {}", conn.addr), e))
@@ -204,7 +227,11 @@ impl Client {
     /// [`StoreError::OutcomeUnknown`] when the write was sent but no answer came back before
     /// the deadline; [`StoreError::Unavailable`] when no member could be reached.
     pub fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<PutResponse> {
-        self.put_with(PutRequest { key: key.into(), value: value.into(), ..Default::default() })
+        self.put_with(PutRequest {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        })
     }
 
     /// A put with every option.
@@ -223,7 +250,10 @@ impl Client {
     /// # Errors
     /// [`StoreError::Unavailable`] when no leader could confirm the read in time.
     pub fn get(&self, key: impl Into<Vec<u8>>) -> Result<Option<KeyValue>> {
-        let r = self.range(RangeRequest { range: KeyRange::key(key), ..Default::default() })?;
+        let r = self.range(RangeRequest {
+            range: KeyRange::key(key),
+            ..Default::default()
+        })?;
         Ok(r.kvs.into_iter().next())
     }
 
@@ -264,7 +294,10 @@ impl Client {
     /// # Errors
     /// As [`Client::put`].
     pub fn delete_range(&self, range: KeyRange) -> Result<DeleteResponse> {
-        match self.write(Op::Delete(DeleteRequest { range, prev_kv: false }))? {
+        match self.write(Op::Delete(DeleteRequest {
+            range,
+            prev_kv: false,
+        }))? {
             Applied::Delete(r) => Ok(r),
             other => Err(unexpected_applied(other)),
         }
@@ -442,15 +475,24 @@ impl Watcher {
                 *lock(&sock) = conn.reader.get_ref().try_clone().ok();
                 let mut r = req.clone();
                 r.start_revision = next;
-                let frame = wire::encode(&ClientRequest { cluster_id: cfg.cluster_id, id: None, op: Op::Watch(r) });
-                if wire::write_frame(&mut conn.writer, &frame).and_then(|()| conn.writer.flush()).is_err() {
+                let frame = wire::encode(&ClientRequest {
+                    cluster_id: cfg.cluster_id,
+                    id: None,
+                    op: Op::Watch(r),
+                });
+                if wire::write_frame(&mut conn.writer, &frame)
+                    .and_then(|()| conn.writer.flush())
+                    .is_err()
+                {
                     continue;
                 }
                 while let Ok(Some(f)) = wire::read_frame(&mut conn.reader, &addr) {
                     let resp = match wire::decode::<ClientResponse>(&f, &addr) {
                         Ok(Ok(Reply::Watch(w))) => w,
                         Ok(Err(ErrorReply::Compacted(rev))) => {
-                            let _ = tx.send(Err(StoreError::Compacted { compact_revision: rev }));
+                            let _ = tx.send(Err(StoreError::Compacted {
+                                compact_revision: rev,
+                            }));
                             return;
                         }
                         Ok(Err(e)) => {
@@ -480,7 +522,12 @@ impl Watcher {
                 thread::sleep(Duration::from_millis(50));
             }
         });
-        Watcher { rx, stop, socket, done: false }
+        Watcher {
+            rx,
+            stop,
+            socket,
+            done: false,
+        }
     }
 
     /// The next batch, waiting at most `timeout`; `Ok(None)` on timeout.

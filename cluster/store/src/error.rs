@@ -104,7 +104,10 @@ pub enum StoreError {
 impl StoreError {
     /// Wraps an I/O error with what the store was doing.
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        StoreError::Io { context: context.into(), source }
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// Whether a client may retry the operation on another member or later.

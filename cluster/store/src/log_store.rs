@@ -68,9 +68,17 @@ impl LogStore {
             purge_threshold: raft_engine::ReadableSize::mb(256),
             ..Default::default()
         };
-        let engine_err = |source| StoreError::LogEngine { path: dir.to_path_buf(), source };
+        let engine_err = |source| StoreError::LogEngine {
+            path: dir.to_path_buf(),
+            source,
+        };
         match Engine::open(cfg(RecoveryMode::AbsoluteConsistency)) {
-            Ok(engine) => return Ok(LogStore { engine, dir: dir.to_path_buf() }),
+            Ok(engine) => {
+                return Ok(LogStore {
+                    engine,
+                    dir: dir.to_path_buf(),
+                });
+            }
             Err(raft_engine::Error::Corruption(_)) => {}
             Err(e) => return Err(engine_err(e)),
         }
@@ -83,10 +91,14 @@ impl LogStore {
         let tails = last_log_files(dir)?;
         let engine = Engine::open(cfg(RecoveryMode::TolerateTailCorruption)).map_err(engine_err)?;
         for (path, before) in &tails {
-            let after = fs::metadata(path).map(|m| m.len() as usize).unwrap_or(before.len());
+            let after = fs::metadata(path)
+                .map(|m| m.len() as usize)
+                .unwrap_or(before.len());
             let page_end = after.div_ceil(4096) * 4096;
             let torn = after <= before.len()
-                && before.get(page_end..).is_none_or(|rest| rest.iter().all(|b| *b == 0));
+                && before
+                    .get(page_end..)
+                    .is_none_or(|rest| rest.iter().all(|b| *b == 0));
             if !torn {
                 drop(engine);
                 fs::write(path, before)
@@ -103,11 +115,17 @@ impl LogStore {
                 tracing::warn!(path = %path.display(), offset = after, "dropped a torn, unsynced write at the log tail");
             }
         }
-        Ok(LogStore { engine, dir: dir.to_path_buf() })
+        Ok(LogStore {
+            engine,
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn err(&self, source: raft_engine::Error) -> StoreError {
-        StoreError::LogEngine { path: self.dir.clone(), source }
+        StoreError::LogEngine {
+            path: self.dir.clone(),
+            source,
+        }
     }
 
     /// Appends entries and records the hard state, in one synced write.
@@ -117,15 +135,21 @@ impl LogStore {
     pub fn append(&self, entries: &[Entry], hs: Option<&HardState>) -> Result<()> {
         let mut batch = LogBatch::default();
         if !entries.is_empty() {
-            batch.add_entries::<EntryExt>(ENTRY_GROUP, entries).map_err(|e| self.err(e))?;
+            batch
+                .add_entries::<EntryExt>(ENTRY_GROUP, entries)
+                .map_err(|e| self.err(e))?;
         }
         if let Some(hs) = hs {
-            batch.put_message(META_GROUP, HARD_STATE_KEY.to_vec(), hs).map_err(|e| self.err(e))?;
+            batch
+                .put_message(META_GROUP, HARD_STATE_KEY.to_vec(), hs)
+                .map_err(|e| self.err(e))?;
         }
         if batch.is_empty() {
             return Ok(());
         }
-        self.engine.write(&mut batch, true).map_err(|e| self.err(e))?;
+        self.engine
+            .write(&mut batch, true)
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -136,8 +160,12 @@ impl LogStore {
     pub fn reset_to_snapshot(&self, hs: &HardState) -> Result<()> {
         let mut batch = LogBatch::default();
         batch.add_command(ENTRY_GROUP, Command::Clean);
-        batch.put_message(META_GROUP, HARD_STATE_KEY.to_vec(), hs).map_err(|e| self.err(e))?;
-        self.engine.write(&mut batch, true).map_err(|e| self.err(e))?;
+        batch
+            .put_message(META_GROUP, HARD_STATE_KEY.to_vec(), hs)
+            .map_err(|e| self.err(e))?;
+        self.engine
+            .write(&mut batch, true)
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -155,7 +183,11 @@ impl LogStore {
     /// # Errors
     /// [`StoreError::LogEngine`] when it cannot be read or decoded.
     pub fn hard_state(&self) -> Result<HardState> {
-        Ok(self.engine.get_message::<HardState>(META_GROUP, HARD_STATE_KEY).map_err(|e| self.err(e))?.unwrap_or_default())
+        Ok(self
+            .engine
+            .get_message::<HardState>(META_GROUP, HARD_STATE_KEY)
+            .map_err(|e| self.err(e))?
+            .unwrap_or_default())
     }
 
     /// Every stored entry with index at or above `from`.
@@ -164,9 +196,10 @@ impl LogStore {
     /// [`StoreError::LogEngine`] when they cannot be read, [`StoreError::Corrupt`] when the log
     /// has a gap after `from`.
     pub fn entries_from(&self, from: u64) -> Result<Vec<Entry>> {
-        let (Some(first), Some(last)) =
-            (self.engine.first_index(ENTRY_GROUP), self.engine.last_index(ENTRY_GROUP))
-        else {
+        let (Some(first), Some(last)) = (
+            self.engine.first_index(ENTRY_GROUP),
+            self.engine.last_index(ENTRY_GROUP),
+        ) else {
             return Ok(Vec::new());
         };
         if last < from {
@@ -188,15 +221,24 @@ impl LogStore {
 
 /// The newest log file of each queue, with its bytes.
 fn last_log_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
-    let rd = fs::read_dir(dir).map_err(|e| StoreError::io(format!("listing {}", dir.display()), e))?;
+    let rd =
+        fs::read_dir(dir).map_err(|e| StoreError::io(format!("listing {}", dir.display()), e))?;
     let mut newest: std::collections::BTreeMap<String, PathBuf> = Default::default();
     for entry in rd.flatten() {
         let path = entry.path();
-        let Some(ext) = path.extension().and_then(|e| e.to_str()).map(str::to_string) else { continue };
+        let Some(ext) = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
         if ext != "raftlog" && ext != "rewrite" {
             continue;
         }
-        let keep = newest.get(&ext).is_none_or(|p| p.file_name() < path.file_name());
+        let keep = newest
+            .get(&ext)
+            .is_none_or(|p| p.file_name() < path.file_name());
         if keep {
             newest.insert(ext, path);
         }
@@ -204,7 +246,8 @@ fn last_log_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     newest
         .into_values()
         .map(|p| {
-            let bytes = fs::read(&p).map_err(|e| StoreError::io(format!("reading {}", p.display()), e))?;
+            let bytes =
+                fs::read(&p).map_err(|e| StoreError::io(format!("reading {}", p.display()), e))?;
             Ok((p, bytes))
         })
         .collect()
@@ -221,8 +264,11 @@ impl SnapshotDir {
     /// # Errors
     /// [`StoreError::Io`] when it cannot be created.
     pub fn open(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
-        Ok(SnapshotDir { dir: dir.to_path_buf() })
+        fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        Ok(SnapshotDir {
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn path_of(&self, index: u64) -> PathBuf {
@@ -280,10 +326,16 @@ impl SnapshotDir {
     /// [`StoreError::Corrupt`] when the newest file fails its checks: a snapshot is renamed into
     /// place only once synced, so a bad one is damage, not a torn write.
     pub fn load_latest(&self) -> Result<Option<StateMachine>> {
-        let Some(index) = self.list()?.into_iter().max() else { return Ok(None) };
+        let Some(index) = self.list()?.into_iter().max() else {
+            return Ok(None);
+        };
         let path = self.path_of(index);
-        let bytes = fs::read(&path).map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?;
-        let corrupt = |reason: String| StoreError::Corrupt { path: path.clone(), reason };
+        let bytes = fs::read(&path)
+            .map_err(|e| StoreError::io(format!("reading {}", path.display()), e))?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            path: path.clone(),
+            reason,
+        };
         if bytes.len() < 20 || &bytes[..8] != SNAP_MAGIC {
             return Err(corrupt("missing snapshot header".into()));
         }
@@ -291,14 +343,20 @@ impl SnapshotDir {
         let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
         let body = &bytes[20..];
         if body.len() != len {
-            return Err(corrupt(format!("length {} but header says {len}", body.len())));
+            return Err(corrupt(format!(
+                "length {} but header says {len}",
+                body.len()
+            )));
         }
         if crc32fast::hash(body) != crc {
             return Err(corrupt("checksum mismatch".into()));
         }
         let sm = StateMachine::decode(body).map_err(corrupt)?;
         if sm.applied_index != index {
-            return Err(corrupt(format!("holds index {} in a file named {index}", sm.applied_index)));
+            return Err(corrupt(format!(
+                "holds index {} in a file named {index}",
+                sm.applied_index
+            )));
         }
         Ok(Some(sm))
     }
@@ -306,8 +364,10 @@ impl SnapshotDir {
 
 /// Builds a raft snapshot message from the encoded state.
 pub fn raft_snapshot(sm: &StateMachine) -> Snapshot {
-    let mut snap = Snapshot::default();
-    snap.data = sm.encode().into();
+    let mut snap = Snapshot {
+        data: sm.encode().into(),
+        ..Default::default()
+    };
     let meta = snap.mut_metadata();
     meta.index = sm.applied_index;
     meta.term = sm.applied_term;
@@ -325,11 +385,12 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = vec![index as u8; 8].into();
-        e
+        Entry {
+            index,
+            term,
+            data: vec![index as u8; 8].into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -337,17 +398,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let log = LogStore::open(dir.path()).unwrap();
-            let mut hs = HardState::default();
-            hs.term = 3;
-            hs.commit = 2;
-            log.append(&[entry(1, 1), entry(2, 1), entry(3, 2)], Some(&hs)).unwrap();
+            let hs = HardState {
+                term: 3,
+                commit: 2,
+                ..Default::default()
+            };
+            log.append(&[entry(1, 1), entry(2, 1), entry(3, 2)], Some(&hs))
+                .unwrap();
             // A conflicting append truncates the tail.
             log.append(&[entry(3, 3)], None).unwrap();
         }
         let log = LogStore::open(dir.path()).unwrap();
         assert_eq!(log.hard_state().unwrap().term, 3);
         let es = log.entries_from(2).unwrap();
-        assert_eq!(es.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(), vec![(2, 1), (3, 3)]);
+        assert_eq!(
+            es.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(),
+            vec![(2, 1), (3, 3)]
+        );
     }
 
     #[test]
@@ -355,9 +422,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = LogStore::open(dir.path()).unwrap();
         log.append(&[entry(1, 1), entry(2, 1)], None).unwrap();
-        let mut hs = HardState::default();
-        hs.term = 5;
-        hs.commit = 10;
+        let hs = HardState {
+            term: 5,
+            commit: 10,
+            ..Default::default()
+        };
         log.reset_to_snapshot(&hs).unwrap();
         log.append(&[entry(11, 5)], None).unwrap();
         drop(log);
@@ -382,6 +451,9 @@ mod tests {
         let n = bytes.len();
         bytes[n - 1] ^= 0x55;
         fs::write(&path, bytes).unwrap();
-        assert!(matches!(snaps.load_latest(), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            snaps.load_latest(),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::api::{Member, Status};
 use crate::error::{Result, StoreError};
-use crate::node::{self, NodeMsg, NodeTiming, NodeStart, Shared};
+use crate::node::{self, NodeMsg, NodeStart, NodeTiming, Shared};
 use crate::server::{self, Server, ServerOptions};
 
 /// Everything a master needs to start.
@@ -49,7 +49,12 @@ pub struct MasterConfig {
 impl MasterConfig {
     /// A configuration with podvisor's default timing: 50 ms ticks, elections after 500 ms to
     /// 1 s of silence, heartbeats every 100 ms, a snapshot every 10,000 entries.
-    pub fn new(id: u64, cluster_id: u64, data_dir: impl Into<PathBuf>, members: Vec<Member>) -> Self {
+    pub fn new(
+        id: u64,
+        cluster_id: u64,
+        data_dir: impl Into<PathBuf>,
+        members: Vec<Member>,
+    ) -> Self {
         MasterConfig {
             id,
             cluster_id,
@@ -72,7 +77,9 @@ impl MasterConfig {
         self.members
             .iter()
             .find(|m| m.id == self.id)
-            .ok_or_else(|| StoreError::Config(format!("member {} is not in the member list", self.id)))
+            .ok_or_else(|| {
+                StoreError::Config(format!("member {} is not in the member list", self.id))
+            })
     }
 }
 
@@ -127,7 +134,12 @@ impl Master {
                 return Err(e);
             }
         };
-        Ok(Master { shared, server, raft: Some(raft), client_addr: me.client_addr })
+        Ok(Master {
+            shared,
+            server,
+            raft: Some(raft),
+            client_addr: me.client_addr,
+        })
     }
 
     /// This master's id.

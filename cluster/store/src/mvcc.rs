@@ -58,7 +58,10 @@ impl Mvcc {
 
     /// Reads a range of the latest pairs.
     pub fn range(&self, req: &RangeRequest) -> RangeResponse {
-        let mut resp = RangeResponse { revision: self.revision, ..Default::default() };
+        let mut resp = RangeResponse {
+            revision: self.revision,
+            ..Default::default()
+        };
         for kv in self.iter_range(&req.range) {
             resp.count += 1;
             if req.count_only {
@@ -90,7 +93,11 @@ impl Mvcc {
         } else {
             Excluded(range.range_end.clone())
         };
-        Box::new(self.latest.range((Included(range.key.clone()), end)).map(|(_, kv)| kv))
+        Box::new(
+            self.latest
+                .range((Included(range.key.clone()), end))
+                .map(|(_, kv)| kv),
+        )
     }
 
     /// Whether a compare holds against the latest state.
@@ -115,7 +122,11 @@ impl Mvcc {
     /// Starts a write; its changes share one revision, assigned if anything changes.
     pub fn write(&mut self) -> WriteTxn<'_> {
         let revision = self.revision + 1;
-        WriteTxn { mvcc: self, revision, events: Vec::new() }
+        WriteTxn {
+            mvcc: self,
+            revision,
+            events: Vec::new(),
+        }
     }
 
     /// Drops the history below `revision`.
@@ -125,10 +136,15 @@ impl Mvcc {
     /// [`StoreError::FutureRevision`] if it is above the current revision.
     pub fn compact(&mut self, revision: u64) -> Result<()> {
         if revision <= self.compact_revision {
-            return Err(StoreError::Compacted { compact_revision: self.compact_revision });
+            return Err(StoreError::Compacted {
+                compact_revision: self.compact_revision,
+            });
         }
         if revision > self.revision {
-            return Err(StoreError::FutureRevision { revision, current: self.revision });
+            return Err(StoreError::FutureRevision {
+                revision,
+                current: self.revision,
+            });
         }
         self.compact_revision = revision;
         while self.history.front().is_some_and(|r| r.revision < revision) {
@@ -150,7 +166,9 @@ impl Mvcc {
         max_events: usize,
     ) -> Result<(Vec<Event>, u64)> {
         if from < self.compact_revision {
-            return Err(StoreError::Compacted { compact_revision: self.compact_revision });
+            return Err(StoreError::Compacted {
+                compact_revision: self.compact_revision,
+            });
         }
         let mut out = Vec::new();
         let mut last = from.saturating_sub(1);
@@ -197,7 +215,11 @@ impl WriteTxn<'_> {
     }
 
     fn current_revision(&self) -> u64 {
-        if self.events.is_empty() { self.mvcc.revision } else { self.revision }
+        if self.events.is_empty() {
+            self.mvcc.revision
+        } else {
+            self.revision
+        }
     }
 
     /// Writes one key.
@@ -212,18 +234,39 @@ impl WriteTxn<'_> {
             lease: req.lease,
         };
         self.mvcc.latest.insert(req.key.clone(), kv.clone());
-        self.events.push(Event { kind: EventKind::Put, kv, prev_kv: prev.clone() });
-        PutResponse { revision: self.revision, prev_kv: if req.prev_kv { prev } else { None } }
+        self.events.push(Event {
+            kind: EventKind::Put,
+            kv,
+            prev_kv: prev.clone(),
+        });
+        PutResponse {
+            revision: self.revision,
+            prev_kv: if req.prev_kv { prev } else { None },
+        }
     }
 
     /// Deletes a range of keys.
     pub fn delete(&mut self, req: &DeleteRequest) -> DeleteResponse {
-        let keys: Vec<Vec<u8>> = self.mvcc.iter_range(&req.range).map(|kv| kv.key.clone()).collect();
+        let keys: Vec<Vec<u8>> = self
+            .mvcc
+            .iter_range(&req.range)
+            .map(|kv| kv.key.clone())
+            .collect();
         let mut resp = DeleteResponse::default();
         for key in keys {
-            let Some(prev) = self.mvcc.latest.remove(&key) else { continue };
-            let kv = KeyValue { key, mod_revision: self.revision, ..Default::default() };
-            self.events.push(Event { kind: EventKind::Delete, kv, prev_kv: Some(prev.clone()) });
+            let Some(prev) = self.mvcc.latest.remove(&key) else {
+                continue;
+            };
+            let kv = KeyValue {
+                key,
+                mod_revision: self.revision,
+                ..Default::default()
+            };
+            self.events.push(Event {
+                kind: EventKind::Delete,
+                kv,
+                prev_kv: Some(prev.clone()),
+            });
             resp.deleted += 1;
             if req.prev_kv {
                 resp.prev_kvs.push(prev);
@@ -239,7 +282,10 @@ impl WriteTxn<'_> {
             return self.mvcc.revision;
         }
         self.mvcc.revision = self.revision;
-        self.mvcc.history.push_back(RevisionEvents { revision: self.revision, events: self.events });
+        self.mvcc.history.push_back(RevisionEvents {
+            revision: self.revision,
+            events: self.events,
+        });
         self.revision
     }
 }
@@ -250,7 +296,11 @@ mod tests {
 
     fn put(m: &mut Mvcc, k: &str, v: &str) -> u64 {
         let mut w = m.write();
-        w.put(&PutRequest { key: k.into(), value: v.into(), ..Default::default() });
+        w.put(&PutRequest {
+            key: k.into(),
+            value: v.into(),
+            ..Default::default()
+        });
         w.commit()
     }
 
@@ -269,12 +319,22 @@ mod tests {
         for k in ["a/1", "a/2", "b/1", "a0"] {
             put(&mut m, k, "x");
         }
-        let r = m.range(&RangeRequest { range: KeyRange::prefix("a/"), ..Default::default() });
+        let r = m.range(&RangeRequest {
+            range: KeyRange::prefix("a/"),
+            ..Default::default()
+        });
         assert_eq!(r.kvs.len(), 2);
-        let r = m.range(&RangeRequest { range: KeyRange::interval("a/2", "b/2"), ..Default::default() });
+        let r = m.range(&RangeRequest {
+            range: KeyRange::interval("a/2", "b/2"),
+            ..Default::default()
+        });
         let keys: Vec<_> = r.kvs.iter().map(|kv| kv.key.clone()).collect();
         assert_eq!(keys, vec![b"a/2".to_vec(), b"a0".to_vec(), b"b/1".to_vec()]);
-        let r = m.range(&RangeRequest { range: KeyRange::prefix(""), limit: 1, ..Default::default() });
+        let r = m.range(&RangeRequest {
+            range: KeyRange::prefix(""),
+            limit: 1,
+            ..Default::default()
+        });
         assert_eq!((r.kvs.len(), r.count, r.more), (1, 4, true));
     }
 
@@ -284,19 +344,30 @@ mod tests {
         put(&mut m, "a/1", "x");
         put(&mut m, "a/2", "x");
         let mut w = m.write();
-        let d = w.delete(&DeleteRequest { range: KeyRange::prefix("a/"), prev_kv: true });
+        let d = w.delete(&DeleteRequest {
+            range: KeyRange::prefix("a/"),
+            prev_kv: true,
+        });
         assert_eq!(w.commit(), 3);
         assert_eq!((d.deleted, d.prev_kvs.len()), (2, 2));
-        let (evs, last) = m.events_since(3, &KeyRange::prefix(""), false, 100).unwrap();
+        let (evs, last) = m
+            .events_since(3, &KeyRange::prefix(""), false, 100)
+            .unwrap();
         assert_eq!((evs.len(), last), (2, 3));
-        assert!(evs.iter().all(|e| e.kind == EventKind::Delete && e.kv.mod_revision == 3));
+        assert!(
+            evs.iter()
+                .all(|e| e.kind == EventKind::Delete && e.kv.mod_revision == 3)
+        );
     }
 
     #[test]
     fn test_delete_of_missing_key_does_not_bump_revision() {
         let mut m = Mvcc::default();
         let mut w = m.write();
-        w.delete(&DeleteRequest { range: KeyRange::key("nope"), prev_kv: false });
+        w.delete(&DeleteRequest {
+            range: KeyRange::key("nope"),
+            prev_kv: false,
+        });
         assert_eq!(w.commit(), 0);
     }
 
@@ -309,12 +380,17 @@ mod tests {
         m.compact(5).unwrap();
         assert!(matches!(
             m.events_since(4, &KeyRange::key("k"), false, 100),
-            Err(StoreError::Compacted { compact_revision: 5 })
+            Err(StoreError::Compacted {
+                compact_revision: 5
+            })
         ));
         let (evs, _) = m.events_since(5, &KeyRange::key("k"), false, 100).unwrap();
         assert_eq!(evs.len(), 6);
         assert!(matches!(m.compact(5), Err(StoreError::Compacted { .. })));
-        assert!(matches!(m.compact(11), Err(StoreError::FutureRevision { .. })));
+        assert!(matches!(
+            m.compact(11),
+            Err(StoreError::FutureRevision { .. })
+        ));
     }
 
     #[test]

@@ -28,8 +28,8 @@ use protobuf::Message as _;
 use raft::eraftpb::{ConfChangeV2, Entry, EntryType, Snapshot};
 use raft::prelude::ConfChange;
 use raft::storage::MemStorage;
-use raft_proto::ConfChangeI;
 use raft::{GetEntriesContext, RaftState, RawNode, SnapshotStatus, StateRole, Storage};
+use raft_proto::ConfChangeI;
 
 use crate::api::{LeaseTimeToLive, Member, Status};
 use crate::error::{Result, StoreError};
@@ -111,7 +111,9 @@ impl Shared {
         if *g != seen {
             return *g;
         }
-        let (g, _) = cv.wait_timeout(g, timeout).unwrap_or_else(|p| p.into_inner());
+        let (g, _) = cv
+            .wait_timeout(g, timeout)
+            .unwrap_or_else(|p| p.into_inner());
         *g
     }
 }
@@ -154,7 +156,9 @@ impl Storage for RaftStorage {
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         let unavailable = raft::Error::Store(raft::StorageError::SnapshotTemporarilyUnavailable);
         let guard = self.shared.read().unwrap_or_else(|p| p.into_inner());
-        let Some(shared) = guard.as_ref() else { return Err(unavailable) };
+        let Some(shared) = guard.as_ref() else {
+            return Err(unavailable);
+        };
         let sm = shared.sm.read().unwrap_or_else(|p| p.into_inner());
         if sm.applied_index < request_index {
             return Err(unavailable);
@@ -165,7 +169,10 @@ impl Storage for RaftStorage {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// What a node needs to start.
@@ -218,8 +225,18 @@ pub fn start(cfg: NodeStart) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>
         let mut boot = StateMachine::default();
         boot.applied_index = 1;
         boot.applied_term = 1;
-        boot.membership.voters = cfg.members.iter().filter(|m| !m.learner).map(|m| m.id).collect();
-        boot.membership.learners = cfg.members.iter().filter(|m| m.learner).map(|m| m.id).collect();
+        boot.membership.voters = cfg
+            .members
+            .iter()
+            .filter(|m| !m.learner)
+            .map(|m| m.id)
+            .collect();
+        boot.membership.learners = cfg
+            .members
+            .iter()
+            .filter(|m| m.learner)
+            .map(|m| m.id)
+            .collect();
         boot.members = cfg.members.iter().map(|m| (m.id, m.clone())).collect();
         snaps.save(&boot.encode(), 1)?;
         hs.term = 1;
@@ -248,7 +265,10 @@ pub fn start(cfg: NodeStart) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>
     mem.wl().set_hardstate(hs);
 
     let holder: Arc<RwLock<Option<Arc<Shared>>>> = Arc::new(RwLock::new(None));
-    let storage = RaftStorage { mem: mem.clone(), shared: Arc::clone(&holder) };
+    let storage = RaftStorage {
+        mem: mem.clone(),
+        shared: Arc::clone(&holder),
+    };
     let raft_cfg = raft::Config {
         id: cfg.id,
         election_tick: cfg.timing.election_ticks,
@@ -284,7 +304,11 @@ pub fn start(cfg: NodeStart) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>
         id: cfg.id,
         cluster_id: cfg.cluster_id,
         sm: RwLock::new(sm),
-        status: Mutex::new(Status { id: cfg.id, applied_index: applied, ..Default::default() }),
+        status: Mutex::new(Status {
+            id: cfg.id,
+            applied_index: applied,
+            ..Default::default()
+        }),
         applied: (Mutex::new(applied), Condvar::new()),
         tx,
         stopped: AtomicBool::new(false),
@@ -371,7 +395,9 @@ impl Node {
             }
             NodeMsg::ConfChange(cc, reply) => {
                 if !self.leader {
-                    let _ = reply.send(Err(StoreError::NotLeader { leader: self.shared.leader_addr() }));
+                    let _ = reply.send(Err(StoreError::NotLeader {
+                        leader: self.shared.leader_addr(),
+                    }));
                     return Ok(());
                 }
                 let tag = self.tag();
@@ -380,7 +406,9 @@ impl Node {
                         self.pending_conf.insert(tag, reply);
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(StoreError::InvalidRequest(format!("membership change refused: {e}"))));
+                        let _ = reply.send(Err(StoreError::InvalidRequest(format!(
+                            "membership change refused: {e}"
+                        ))));
                     }
                 }
             }
@@ -395,7 +423,11 @@ impl Node {
             }
             NodeMsg::Net(Inbound::Unreachable(to)) => self.raw.report_unreachable(to),
             NodeMsg::Net(Inbound::SnapshotSent(to, ok)) => {
-                let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                let status = if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
                 self.raw.report_snapshot(to, status);
             }
             NodeMsg::Stop => {}
@@ -416,7 +448,9 @@ impl Node {
 
     fn propose(&mut self, p: Proposal, reply: Sender<Result<Applied>>) {
         if !self.leader {
-            let _ = reply.send(Err(StoreError::NotLeader { leader: self.shared.leader_addr() }));
+            let _ = reply.send(Err(StoreError::NotLeader {
+                leader: self.shared.leader_addr(),
+            }));
             return;
         }
         let tag = self.tag();
@@ -426,27 +460,33 @@ impl Node {
                 self.pending.insert(tag, reply);
             }
             Err(_) => {
-                let _ = reply.send(Err(StoreError::NotLeader { leader: self.shared.leader_addr() }));
+                let _ = reply.send(Err(StoreError::NotLeader {
+                    leader: self.shared.leader_addr(),
+                }));
             }
         }
     }
 
     fn propose_internal(&mut self, command: Command) {
-        let data = bincode::serialize(&Proposal { request: None, command })
-            .expect("proposals always encode");
+        let data = bincode::serialize(&Proposal {
+            request: None,
+            command,
+        })
+        .expect("proposals always encode");
         let _ = self.raw.propose(Vec::new(), data);
     }
 
     fn time_to_live(&self, id: u64) -> Result<LeaseTimeToLive> {
         if !self.leader {
-            return Err(StoreError::NotLeader { leader: self.shared.leader_addr() });
+            return Err(StoreError::NotLeader {
+                leader: self.shared.leader_addr(),
+            });
         }
         let sm = self.shared.sm.read().unwrap_or_else(|p| p.into_inner());
         let lease = sm.leases.get(&id).ok_or(StoreError::LeaseNotFound(id))?;
-        let remaining = self
-            .lessor
-            .get(&id)
-            .map_or(0, |at| at.saturating_duration_since(Instant::now()).as_millis() as u64);
+        let remaining = self.lessor.get(&id).map_or(0, |at| {
+            at.saturating_duration_since(Instant::now()).as_millis() as u64
+        });
         Ok(LeaseTimeToLive {
             id,
             granted_ttl_secs: lease.ttl_secs,
@@ -574,10 +614,11 @@ impl Node {
 
     fn install_snapshot(&mut self, snap: Snapshot) -> Result<()> {
         let index = snap.get_metadata().index;
-        let sm = StateMachine::decode(&snap.data).map_err(|reason| StoreError::MalformedMessage {
-            from: "the leader's snapshot".into(),
-            reason,
-        })?;
+        let sm =
+            StateMachine::decode(&snap.data).map_err(|reason| StoreError::MalformedMessage {
+                from: "the leader's snapshot".into(),
+                reason,
+            })?;
         if sm.applied_index != index {
             return Err(StoreError::MalformedMessage {
                 from: "the leader's snapshot".into(),
@@ -592,7 +633,11 @@ impl Node {
         for m in sm.members.values() {
             self.shared.transport.set_peer(m.id, &m.peer_addr);
         }
-        tracing::info!(member = self.shared.id, index, "installed the leader's snapshot");
+        tracing::info!(
+            member = self.shared.id,
+            index,
+            "installed the leader's snapshot"
+        );
         *self.shared.sm.write().unwrap_or_else(|p| p.into_inner()) = sm;
         self.last_snapshot = index;
         Ok(())
@@ -613,20 +658,25 @@ impl Node {
             match e.get_entry_type() {
                 EntryType::EntryNormal if e.data.is_empty() => {}
                 EntryType::EntryNormal => {
-                    let proposal: Proposal = bincode::deserialize(&e.data).map_err(|err| {
-                        StoreError::Corrupt {
+                    let proposal: Proposal =
+                        bincode::deserialize(&e.data).map_err(|err| StoreError::Corrupt {
                             path: "raft log".into(),
                             reason: format!("entry {} does not decode: {err}", e.index),
-                        }
-                    })?;
+                        })?;
                     if self.leader {
                         match &proposal.command {
-                            Command::LeaseGrant { id, ttl_secs, deadline_ms } => {
-                                self.lessor.insert(*id, Self::expiry_of(*ttl_secs, *deadline_ms));
+                            Command::LeaseGrant {
+                                id,
+                                ttl_secs,
+                                deadline_ms,
+                            } => {
+                                self.lessor
+                                    .insert(*id, Self::expiry_of(*ttl_secs, *deadline_ms));
                             }
                             Command::LeaseKeepAlive { id, deadline_ms } => {
                                 if let Some(l) = sm.leases.get(id) {
-                                    self.lessor.insert(*id, Self::expiry_of(l.ttl_secs, *deadline_ms));
+                                    self.lessor
+                                        .insert(*id, Self::expiry_of(l.ttl_secs, *deadline_ms));
                                 }
                             }
                             Command::LeaseRevoke { id } => {
@@ -680,7 +730,12 @@ impl Node {
                 sm.members.insert(member.id, member);
             }
         }
-        let known: Vec<u64> = cs.voters.iter().chain(cs.learners.iter()).copied().collect();
+        let known: Vec<u64> = cs
+            .voters
+            .iter()
+            .chain(cs.learners.iter())
+            .copied()
+            .collect();
         for ch in &cc.changes {
             let id = ch.node_id;
             if !known.contains(&id) {
@@ -705,7 +760,11 @@ impl Node {
     fn after_apply(&mut self) -> Result<()> {
         let (applied, revision, compact) = {
             let sm = self.shared.sm.read().unwrap_or_else(|p| p.into_inner());
-            (sm.applied_index, sm.mvcc.revision(), sm.mvcc.compact_revision())
+            (
+                sm.applied_index,
+                sm.mvcc.revision(),
+                sm.mvcc.compact_revision(),
+            )
         };
         {
             let mut st = lock(&self.shared.status);
@@ -743,7 +802,12 @@ impl Node {
     }
 
     fn take_snapshot(&mut self, applied: u64) -> Result<()> {
-        let bytes = self.shared.sm.read().unwrap_or_else(|p| p.into_inner()).encode();
+        let bytes = self
+            .shared
+            .sm
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .encode();
         self.snaps.save(&bytes, applied)?;
         self.last_snapshot = applied;
         let keep_from = applied.saturating_sub(self.timing.snapshot_trail).max(1);

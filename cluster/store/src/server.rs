@@ -53,7 +53,9 @@ impl Server {
     pub fn start(addr: &str, shared: Arc<Shared>, opts: ServerOptions) -> Result<Server> {
         let listener = TcpListener::bind(addr)
             .map_err(|e| StoreError::io(format!("binding the client address {addr}"), e))?;
-        listener.set_nonblocking(true).map_err(|e| StoreError::io("client listener", e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| StoreError::io("client listener", e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let streams = Arc::new(Mutex::new(Vec::new()));
         let (s, st) = (Arc::clone(&stop), Arc::clone(&streams));
@@ -80,7 +82,11 @@ impl Server {
                 }
             })
             .map_err(|e| StoreError::io("spawning the client acceptor", e))?;
-        Ok(Server { stop, streams, thread: Some(thread) })
+        Ok(Server {
+            stop,
+            streams,
+            thread: Some(thread),
+        })
     }
 
     /// Stops accepting and closes every client connection.
@@ -96,7 +102,10 @@ impl Server {
 }
 
 fn serve_connection(stream: TcpStream, shared: Arc<Shared>, opts: ServerOptions) {
-    let remote = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let remote = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let Ok(w) = stream.try_clone() else { return };
     let mut reader = BufReader::new(stream);
     let mut writer = BufWriter::new(w);
@@ -118,7 +127,8 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>, opts: ServerOptions)
             }
         };
         if req.cluster_id != 0 && req.cluster_id != shared.cluster_id {
-            let resp: ClientResponse = Err(ErrorReply::WrongCluster(shared.cluster_id, req.cluster_id));
+            let resp: ClientResponse =
+                Err(ErrorReply::WrongCluster(shared.cluster_id, req.cluster_id));
             let _ = send(&mut writer, &resp);
             return;
         }
@@ -139,8 +149,16 @@ fn send(w: &mut BufWriter<TcpStream>, resp: &ClientResponse) -> std::io::Result<
 }
 
 fn write(shared: &Shared, id: Option<RequestId>, command: Command) -> Result<Reply> {
-    let proposal = Proposal { request: id, command };
-    let applied = ask(shared, |tx| NodeMsg::Propose(proposal, tx), WRITE_TIMEOUT, "write")?;
+    let proposal = Proposal {
+        request: id,
+        command,
+    };
+    let applied = ask(
+        shared,
+        |tx| NodeMsg::Propose(proposal, tx),
+        WRITE_TIMEOUT,
+        "write",
+    )?;
     match applied {
         Applied::Refused(r) => Err(r.into()),
         a => Ok(Reply::Applied(a)),
@@ -158,7 +176,9 @@ fn read_barrier(shared: &Shared) -> Result<()> {
             Ok(_) => return Ok(()),
             Err(StoreError::Timeout(_)) if Instant::now() < deadline => continue,
             Err(StoreError::Timeout(_)) => {
-                return Err(StoreError::Timeout("linearizable read (no quorum confirmed the leader)".into()));
+                return Err(StoreError::Timeout(
+                    "linearizable read (no quorum confirmed the leader)".into(),
+                ));
             }
             Err(e) => return Err(e),
         }
@@ -172,7 +192,12 @@ fn conf_change(shared: &Shared, kind: ConfChangeType, id: u64, context: Vec<u8>)
     let mut cc = ConfChangeV2::default();
     cc.set_changes(vec![single].into());
     cc.context = context.into();
-    ask(shared, |tx| NodeMsg::ConfChange(cc, tx), WRITE_TIMEOUT, "membership change")?;
+    ask(
+        shared,
+        |tx| NodeMsg::ConfChange(cc, tx),
+        WRITE_TIMEOUT,
+        "membership change",
+    )?;
     Ok(Reply::Done)
 }
 
@@ -182,22 +207,57 @@ fn handle(shared: &Shared, id: Option<RequestId>, op: Op, opts: &ServerOptions) 
         Op::Delete(d) => write(shared, id, Command::Delete(d)),
         Op::Txn(t) => write(shared, id, Command::Txn(t)),
         Op::Compact(rev) => write(shared, id, Command::Compact(rev)),
-        Op::LeaseGrant { id: lease, ttl_secs } => {
+        Op::LeaseGrant {
+            id: lease,
+            ttl_secs,
+        } => {
             if ttl_secs == 0 {
-                return Err(StoreError::InvalidRequest("a lease needs a TTL of at least 1 s".into()));
+                return Err(StoreError::InvalidRequest(
+                    "a lease needs a TTL of at least 1 s".into(),
+                ));
             }
-            let lease = if lease == 0 { (rand::random::<u64>() >> 1).max(1) } else { lease };
+            let lease = if lease == 0 {
+                (rand::random::<u64>() >> 1).max(1)
+            } else {
+                lease
+            };
             let deadline_ms = now_ms() + ttl_secs * 1000;
-            write(shared, id, Command::LeaseGrant { id: lease, ttl_secs, deadline_ms })
+            write(
+                shared,
+                id,
+                Command::LeaseGrant {
+                    id: lease,
+                    ttl_secs,
+                    deadline_ms,
+                },
+            )
         }
         Op::LeaseKeepAlive(lease) => {
-            let ttl = shared.sm.read().unwrap_or_else(|p| p.into_inner()).leases.get(&lease).map(|l| l.ttl_secs);
+            let ttl = shared
+                .sm
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .leases
+                .get(&lease)
+                .map(|l| l.ttl_secs);
             let ttl = ttl.ok_or(StoreError::LeaseNotFound(lease))?;
-            write(shared, id, Command::LeaseKeepAlive { id: lease, deadline_ms: now_ms() + ttl * 1000 })
+            write(
+                shared,
+                id,
+                Command::LeaseKeepAlive {
+                    id: lease,
+                    deadline_ms: now_ms() + ttl * 1000,
+                },
+            )
         }
         Op::LeaseRevoke(lease) => write(shared, id, Command::LeaseRevoke { id: lease }),
         Op::LeaseTimeToLive(lease) => {
-            let ttl = ask(shared, |tx| NodeMsg::TimeToLive(lease, tx), WRITE_TIMEOUT, "lease time-to-live")?;
+            let ttl = ask(
+                shared,
+                |tx| NodeMsg::TimeToLive(lease, tx),
+                WRITE_TIMEOUT,
+                "lease time-to-live",
+            )?;
             Ok(Reply::TimeToLive(ttl))
         }
         Op::Range(r) => {
@@ -212,22 +272,34 @@ fn handle(shared: &Shared, id: Option<RequestId>, op: Op, opts: &ServerOptions) 
             if m.id == 0 {
                 return Err(StoreError::InvalidRequest("member id 0 is reserved".into()));
             }
-            conf_change(shared, ConfChangeType::AddLearnerNode, m.id, wire::encode(&m))
+            conf_change(
+                shared,
+                ConfChangeType::AddLearnerNode,
+                m.id,
+                wire::encode(&m),
+            )
         }
         Op::MemberPromote(mid) => conf_change(shared, ConfChangeType::AddNode, mid, Vec::new()),
         Op::MemberRemove(mid) => conf_change(shared, ConfChangeType::RemoveNode, mid, Vec::new()),
         Op::Partition(ids) => {
             if !opts.fault_injection {
-                return Err(StoreError::InvalidRequest("fault injection is off on this master".into()));
+                return Err(StoreError::InvalidRequest(
+                    "fault injection is off on this master".into(),
+                ));
             }
             shared.transport.set_partition(&ids);
             Ok(Reply::Done)
         }
         Op::TransferLeader(to) => {
-            shared.tx.send(NodeMsg::TransferLeader(to)).map_err(|_| StoreError::Stopped)?;
+            shared
+                .tx
+                .send(NodeMsg::TransferLeader(to))
+                .map_err(|_| StoreError::Stopped)?;
             Ok(Reply::Done)
         }
-        Op::Watch(_) => Err(StoreError::InvalidRequest("watch on a request connection".into())),
+        Op::Watch(_) => Err(StoreError::InvalidRequest(
+            "watch on a request connection".into(),
+        )),
     }
 }
 
@@ -242,15 +314,34 @@ pub fn status(shared: &Shared) -> Status {
     st
 }
 
-fn serve_watch(w: &mut BufWriter<TcpStream>, shared: &Shared, req: WatchRequest, opts: &ServerOptions) {
+fn serve_watch(
+    w: &mut BufWriter<TcpStream>,
+    shared: &Shared,
+    req: WatchRequest,
+    opts: &ServerOptions,
+) {
     let range: KeyRange = req.range.clone();
     let mut next = if req.start_revision == 0 {
-        shared.sm.read().unwrap_or_else(|p| p.into_inner()).mvcc.revision() + 1
+        shared
+            .sm
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .mvcc
+            .revision()
+            + 1
     } else {
         req.start_revision
     };
     // The first message confirms the watch and tells where it starts.
-    if send(w, &Ok(Reply::Watch(WatchResponse { revision: next - 1, events: Vec::new() }))).is_err() {
+    if send(
+        w,
+        &Ok(Reply::Watch(WatchResponse {
+            revision: next - 1,
+            events: Vec::new(),
+        })),
+    )
+    .is_err()
+    {
         return;
     }
     let mut last_sent = Instant::now();
@@ -267,7 +358,15 @@ fn serve_watch(w: &mut BufWriter<TcpStream>, shared: &Shared, req: WatchRequest,
             }
             Ok((events, last)) if !events.is_empty() => {
                 next = last + 1;
-                if send(w, &Ok(Reply::Watch(WatchResponse { revision: last, events }))).is_err() {
+                if send(
+                    w,
+                    &Ok(Reply::Watch(WatchResponse {
+                        revision: last,
+                        events,
+                    })),
+                )
+                .is_err()
+                {
                     return;
                 }
                 last_sent = Instant::now();
@@ -275,7 +374,10 @@ fn serve_watch(w: &mut BufWriter<TcpStream>, shared: &Shared, req: WatchRequest,
             Ok((_, last)) => {
                 next = next.max(last + 1);
                 if req.progress_notify && last_sent.elapsed() >= opts.progress_interval {
-                    let progress = WatchResponse { revision: next - 1, events: Vec::new() };
+                    let progress = WatchResponse {
+                        revision: next - 1,
+                        events: Vec::new(),
+                    };
                     if send(w, &Ok(Reply::Watch(progress))).is_err() {
                         return;
                     }

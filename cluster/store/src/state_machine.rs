@@ -122,7 +122,9 @@ impl From<Refusal> for StoreError {
         match r {
             Refusal::LeaseNotFound(id) => StoreError::LeaseNotFound(id),
             Refusal::LeaseExists(id) => StoreError::LeaseExists(id),
-            Refusal::Compacted(rev) => StoreError::Compacted { compact_revision: rev },
+            Refusal::Compacted(rev) => StoreError::Compacted {
+                compact_revision: rev,
+            },
             Refusal::FutureRevision { revision, current } => {
                 StoreError::FutureRevision { revision, current }
             }
@@ -169,13 +171,14 @@ pub struct Membership {
 impl Membership {
     /// Converts to raft's type.
     pub fn to_conf_state(&self) -> raft::eraftpb::ConfState {
-        let mut cs = raft::eraftpb::ConfState::default();
-        cs.voters = self.voters.clone();
-        cs.learners = self.learners.clone();
-        cs.voters_outgoing = self.voters_outgoing.clone();
-        cs.learners_next = self.learners_next.clone();
-        cs.auto_leave = self.auto_leave;
-        cs
+        raft::eraftpb::ConfState {
+            voters: self.voters.clone(),
+            learners: self.learners.clone(),
+            voters_outgoing: self.voters_outgoing.clone(),
+            learners_next: self.learners_next.clone(),
+            auto_leave: self.auto_leave,
+            ..Default::default()
+        }
     }
 
     /// Converts from raft's type.
@@ -223,8 +226,14 @@ impl StateMachine {
         }
         let reply = self.apply_command(proposal.command);
         if let Some(req) = proposal.request {
-            self.sessions
-                .insert(req.client, Session { seq: req.seq, reply: reply.clone(), last_index: index });
+            self.sessions.insert(
+                req.client,
+                Session {
+                    seq: req.seq,
+                    reply: reply.clone(),
+                    last_index: index,
+                },
+            );
             if self.sessions.len() > MAX_SESSIONS {
                 self.evict_sessions();
             }
@@ -234,8 +243,11 @@ impl StateMachine {
 
     /// Forgets the least recently used tenth of the sessions (deterministic: by apply index).
     fn evict_sessions(&mut self) {
-        let mut by_age: Vec<(u64, u64)> =
-            self.sessions.iter().map(|(c, s)| (s.last_index, *c)).collect();
+        let mut by_age: Vec<(u64, u64)> = self
+            .sessions
+            .iter()
+            .map(|(c, s)| (s.last_index, *c))
+            .collect();
         by_age.sort_unstable();
         for (_, client) in by_age.into_iter().take(MAX_SESSIONS / 10) {
             self.sessions.remove(&client);
@@ -274,11 +286,22 @@ impl StateMachine {
                     current: self.mvcc.revision(),
                 }),
             },
-            Command::LeaseGrant { id, ttl_secs, deadline_ms } => {
+            Command::LeaseGrant {
+                id,
+                ttl_secs,
+                deadline_ms,
+            } => {
                 if self.leases.contains_key(&id) || id == 0 {
                     return Applied::Refused(Refusal::LeaseExists(id));
                 }
-                self.leases.insert(id, LeaseState { ttl_secs, deadline_ms, keys: BTreeSet::new() });
+                self.leases.insert(
+                    id,
+                    LeaseState {
+                        ttl_secs,
+                        deadline_ms,
+                        keys: BTreeSet::new(),
+                    },
+                );
                 Applied::LeaseGranted(LeaseGrant { id, ttl_secs })
             }
             Command::LeaseKeepAlive { id, deadline_ms } => match self.leases.get_mut(&id) {
@@ -294,7 +317,10 @@ impl StateMachine {
                 };
                 let mut w = self.mvcc.write();
                 for key in &lease.keys {
-                    w.delete(&DeleteRequest { range: KeyRange::key(key.clone()), prev_kv: false });
+                    w.delete(&DeleteRequest {
+                        range: KeyRange::key(key.clone()),
+                        prev_kv: false,
+                    });
                 }
                 w.commit();
                 Applied::LeaseRevoked
@@ -327,7 +353,10 @@ impl StateMachine {
                 }
                 TxnOp::Range(r) => responses.push(TxnOpResponse::Range(w.range(r))),
                 TxnOp::Delete(d) => {
-                    let req = RangeRequest { range: d.range.clone(), ..Default::default() };
+                    let req = RangeRequest {
+                        range: d.range.clone(),
+                        ..Default::default()
+                    };
                     detached.extend(w.range(&req).kvs.into_iter().map(|kv| (kv.key, kv.lease)));
                     let resp = w.delete(d);
                     responses.push(TxnOpResponse::Delete(resp));
@@ -339,7 +368,11 @@ impl StateMachine {
             self.move_key_lease(&key, old, new);
         }
         self.detach_keys(detached);
-        Applied::Txn(TxnResponse { succeeded, revision, responses })
+        Applied::Txn(TxnResponse {
+            succeeded,
+            revision,
+            responses,
+        })
     }
 
     fn check_lease(&self, lease: u64) -> Result<(), Refusal> {
@@ -350,8 +383,16 @@ impl StateMachine {
     }
 
     fn keys_in(&self, range: &KeyRange) -> Vec<(Vec<u8>, u64)> {
-        let req = RangeRequest { range: range.clone(), ..Default::default() };
-        self.mvcc.range(&req).kvs.into_iter().map(|kv| (kv.key, kv.lease)).collect()
+        let req = RangeRequest {
+            range: range.clone(),
+            ..Default::default()
+        };
+        self.mvcc
+            .range(&req)
+            .kvs
+            .into_iter()
+            .map(|kv| (kv.key, kv.lease))
+            .collect()
     }
 
     fn move_key_lease(&mut self, key: &[u8], old: u64, new: u64) {
@@ -393,10 +434,12 @@ impl StateMachine {
 }
 
 fn w_get_lease(w: &crate::mvcc::WriteTxn<'_>, key: &[u8]) -> u64 {
-    let req = RangeRequest { range: KeyRange::key(key.to_vec()), ..Default::default() };
+    let req = RangeRequest {
+        range: KeyRange::key(key.to_vec()),
+        ..Default::default()
+    };
     w.range(&req).kvs.first().map_or(0, |kv| kv.lease)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -404,39 +447,93 @@ mod tests {
     use crate::api::Compare;
 
     fn put(key: &str, lease: u64) -> Command {
-        Command::Put(PutRequest { key: key.into(), value: b"v".to_vec(), lease, prev_kv: false })
+        Command::Put(PutRequest {
+            key: key.into(),
+            value: b"v".to_vec(),
+            lease,
+            prev_kv: false,
+        })
     }
 
     #[test]
     fn test_retried_request_is_applied_once() {
         let mut sm = StateMachine::default();
         let req = Some(RequestId { client: 7, seq: 1 });
-        let a = sm.apply(1, Proposal { request: req, command: put("k", 0) });
-        let b = sm.apply(2, Proposal { request: req, command: put("k", 0) });
+        let a = sm.apply(
+            1,
+            Proposal {
+                request: req,
+                command: put("k", 0),
+            },
+        );
+        let b = sm.apply(
+            2,
+            Proposal {
+                request: req,
+                command: put("k", 0),
+            },
+        );
         assert_eq!(a, b);
         assert_eq!(sm.mvcc.get(b"k").unwrap().version, 1);
-        let stale = sm.apply(3, Proposal { request: Some(RequestId { client: 7, seq: 0 }), command: put("k", 0) });
+        let stale = sm.apply(
+            3,
+            Proposal {
+                request: Some(RequestId { client: 7, seq: 0 }),
+                command: put("k", 0),
+            },
+        );
         assert_eq!(stale, Applied::Refused(Refusal::StaleRequest));
     }
 
     #[test]
     fn test_txn_applies_one_branch_atomically() {
         let mut sm = StateMachine::default();
-        sm.apply(1, Proposal { request: None, command: put("k", 0) });
+        sm.apply(
+            1,
+            Proposal {
+                request: None,
+                command: put("k", 0),
+            },
+        );
         let txn = Txn {
             compares: vec![Compare::version_equals("k", 1)],
-            success: vec![TxnOp::Put(PutRequest { key: b"a".to_vec(), ..Default::default() }), TxnOp::Put(PutRequest { key: b"b".to_vec(), ..Default::default() })],
+            success: vec![
+                TxnOp::Put(PutRequest {
+                    key: b"a".to_vec(),
+                    ..Default::default()
+                }),
+                TxnOp::Put(PutRequest {
+                    key: b"b".to_vec(),
+                    ..Default::default()
+                }),
+            ],
             failure: vec![],
         };
-        let Applied::Txn(r) = sm.apply(2, Proposal { request: None, command: Command::Txn(txn.clone()) }) else {
+        let Applied::Txn(r) = sm.apply(
+            2,
+            Proposal {
+                request: None,
+                command: Command::Txn(txn.clone()),
+            },
+        ) else {
             panic!("not a txn reply")
         };
         assert!(r.succeeded);
         assert_eq!(r.revision, 2);
         assert_eq!(sm.mvcc.get(b"b").unwrap().mod_revision, 2);
         let mut bad = txn;
-        bad.success.push(TxnOp::Put(PutRequest { key: b"c".to_vec(), lease: 99, ..Default::default() }));
-        let r = sm.apply(3, Proposal { request: None, command: Command::Txn(bad) });
+        bad.success.push(TxnOp::Put(PutRequest {
+            key: b"c".to_vec(),
+            lease: 99,
+            ..Default::default()
+        }));
+        let r = sm.apply(
+            3,
+            Proposal {
+                request: None,
+                command: Command::Txn(bad),
+            },
+        );
         assert_eq!(r, Applied::Refused(Refusal::LeaseNotFound(99)));
         assert!(sm.mvcc.get(b"c").is_none());
         assert_eq!(sm.mvcc.revision(), 2);
@@ -445,12 +542,46 @@ mod tests {
     #[test]
     fn test_lease_revoke_deletes_attached_keys() {
         let mut sm = StateMachine::default();
-        sm.apply(1, Proposal { request: None, command: Command::LeaseGrant { id: 5, ttl_secs: 10, deadline_ms: 0 } });
-        sm.apply(2, Proposal { request: None, command: put("a", 5) });
-        sm.apply(3, Proposal { request: None, command: put("b", 5) });
-        sm.apply(4, Proposal { request: None, command: put("b", 0) });
+        sm.apply(
+            1,
+            Proposal {
+                request: None,
+                command: Command::LeaseGrant {
+                    id: 5,
+                    ttl_secs: 10,
+                    deadline_ms: 0,
+                },
+            },
+        );
+        sm.apply(
+            2,
+            Proposal {
+                request: None,
+                command: put("a", 5),
+            },
+        );
+        sm.apply(
+            3,
+            Proposal {
+                request: None,
+                command: put("b", 5),
+            },
+        );
+        sm.apply(
+            4,
+            Proposal {
+                request: None,
+                command: put("b", 0),
+            },
+        );
         assert_eq!(sm.leases[&5].keys.len(), 1);
-        sm.apply(5, Proposal { request: None, command: Command::LeaseRevoke { id: 5 } });
+        sm.apply(
+            5,
+            Proposal {
+                request: None,
+                command: Command::LeaseRevoke { id: 5 },
+            },
+        );
         assert!(sm.mvcc.get(b"a").is_none());
         assert!(sm.mvcc.get(b"b").is_some());
         assert!(sm.leases.is_empty());
@@ -459,7 +590,13 @@ mod tests {
     #[test]
     fn test_encode_decode_round_trip() {
         let mut sm = StateMachine::default();
-        sm.apply(1, Proposal { request: Some(RequestId { client: 1, seq: 1 }), command: put("a", 0) });
+        sm.apply(
+            1,
+            Proposal {
+                request: Some(RequestId { client: 1, seq: 1 }),
+                command: put("a", 0),
+            },
+        );
         let back = StateMachine::decode(&sm.encode()).unwrap();
         assert_eq!(back, sm);
         assert!(StateMachine::decode(b"\xff\xff").is_err());

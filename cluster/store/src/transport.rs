@@ -138,16 +138,28 @@ impl Transport {
     fn refuse(&self, w: &mut TcpStream, reason: String) -> StoreError {
         self.metrics.refused.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::new();
-        let _ = wire::write_frame(&mut out, &wire::encode(&PeerHelloReply::Refused(reason.clone())));
+        let _ = wire::write_frame(
+            &mut out,
+            &wire::encode(&PeerHelloReply::Refused(reason.clone())),
+        );
         let _ = w.write_all(&out);
-        StoreError::MalformedMessage { from: "peer".into(), reason }
+        StoreError::MalformedMessage {
+            from: "peer".into(),
+            reason,
+        }
     }
 
     fn serve_inbound(&self, stream: TcpStream, remote: &str) -> Result<()> {
-        let mut writer = stream.try_clone().map_err(|e| StoreError::io("cloning a peer socket", e))?;
+        let mut writer = stream
+            .try_clone()
+            .map_err(|e| StoreError::io("cloning a peer socket", e))?;
         let mut reader = BufReader::with_capacity(256 << 10, stream);
-        let _ = reader.get_ref().set_read_timeout(Some(Duration::from_secs(5)));
-        let Some(first) = wire::read_frame(&mut reader, remote)? else { return Ok(()) };
+        let _ = reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(5)));
+        let Some(first) = wire::read_frame(&mut reader, remote)? else {
+            return Ok(());
+        };
         let hello: PeerHello = match wire::decode(&first, remote) {
             Ok(h) => h,
             Err(e) => return Err(self.refuse(&mut writer, format!("bad hello: {e}"))),
@@ -156,23 +168,37 @@ impl Transport {
             return Err(self.refuse(&mut writer, "not a podvisor peer".into()));
         }
         if hello.cluster_id != self.cluster_id {
-            self.refuse(&mut writer, format!("wrong cluster id {:#x}", hello.cluster_id));
+            self.refuse(
+                &mut writer,
+                format!("wrong cluster id {:#x}", hello.cluster_id),
+            );
             tracing::error!(member = self.id, %remote, got = hello.cluster_id, "peer from another cluster refused");
-            return Err(StoreError::WrongCluster { expected: self.cluster_id, got: hello.cluster_id });
+            return Err(StoreError::WrongCluster {
+                expected: self.cluster_id,
+                got: hello.cluster_id,
+            });
         }
         if hello.to != self.id {
-            return Err(self.refuse(&mut writer, format!("this is member {}, not {}", self.id, hello.to)));
+            return Err(self.refuse(
+                &mut writer,
+                format!("this is member {}, not {}", self.id, hello.to),
+            ));
         }
         let mut ok = Vec::new();
         let _ = wire::write_frame(&mut ok, &wire::encode(&PeerHelloReply::Accepted));
-        writer.write_all(&ok).map_err(|e| StoreError::io("answering a peer hello", e))?;
+        writer
+            .write_all(&ok)
+            .map_err(|e| StoreError::io("answering a peer hello", e))?;
         let _ = reader.get_ref().set_read_timeout(None);
 
         let from = format!("member {} at {remote}", hello.from);
         while let Some(frame) = wire::read_frame(&mut reader, &from)? {
             let msg = Message::parse_from_bytes(&frame).map_err(|e| {
                 self.metrics.refused.fetch_add(1, Ordering::Relaxed);
-                StoreError::MalformedMessage { from: from.clone(), reason: e.to_string() }
+                StoreError::MalformedMessage {
+                    from: from.clone(),
+                    reason: e.to_string(),
+                }
             })?;
             if msg.from != hello.from || msg.to != self.id {
                 self.metrics.refused.fetch_add(1, Ordering::Relaxed);
@@ -190,7 +216,10 @@ impl Transport {
     }
 
     fn is_blocked(&self, id: u64) -> bool {
-        self.blocked.read().map(|b| b.contains(&id)).unwrap_or(false)
+        self.blocked
+            .read()
+            .map(|b| b.contains(&id))
+            .unwrap_or(false)
     }
 
     /// Adds a peer or updates its address.
@@ -278,17 +307,27 @@ impl Transport {
         let mut s = TcpStream::connect_timeout(&sa, Duration::from_millis(300))
             .map_err(|e| StoreError::io(format!("connecting to member {to} at {addr}"), e))?;
         let _ = s.set_nodelay(true);
-        let hello = PeerHello { magic: PEER_MAGIC, cluster_id: self.cluster_id, from: self.id, to };
+        let hello = PeerHello {
+            magic: PEER_MAGIC,
+            cluster_id: self.cluster_id,
+            from: self.id,
+            to,
+        };
         let mut buf = Vec::new();
-        wire::write_frame(&mut buf, &wire::encode(&hello)).map_err(|e| StoreError::io("hello", e))?;
-        s.write_all(&buf).map_err(|e| StoreError::io(format!("greeting member {to}"), e))?;
+        wire::write_frame(&mut buf, &wire::encode(&hello))
+            .map_err(|e| StoreError::io("hello", e))?;
+        s.write_all(&buf)
+            .map_err(|e| StoreError::io(format!("greeting member {to}"), e))?;
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
         let reply = wire::read_frame(&mut s, addr)?
             .ok_or_else(|| StoreError::Unavailable(format!("member {to} closed during hello")))?;
         match wire::decode::<PeerHelloReply>(&reply, addr)? {
             PeerHelloReply::Accepted => {}
             PeerHelloReply::Refused(why) => {
-                return Err(StoreError::MalformedMessage { from: addr.to_string(), reason: format!("hello refused: {why}") });
+                return Err(StoreError::MalformedMessage {
+                    from: addr.to_string(),
+                    reason: format!("hello refused: {why}"),
+                });
             }
         }
         let _ = s.set_read_timeout(None);
@@ -364,14 +403,18 @@ impl Transport {
             }
             if failed {
                 conn = None;
-                self.metrics.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.metrics
+                    .dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 (self.sink)(Inbound::Unreachable(to));
             }
         }
     }
 
     fn drop_batch(&self, to: u64, batch: Vec<Message>) {
-        self.metrics.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .dropped
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         (self.sink)(Inbound::Unreachable(to));
         for m in batch {
             if m.get_msg_type() == MessageType::MsgSnapshot {

@@ -82,7 +82,10 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], from: &str) -> Result<
         .with_fixint_encoding()
         .with_limit(MAX_FRAME as u64)
         .deserialize(bytes)
-        .map_err(|e| StoreError::MalformedMessage { from: from.to_string(), reason: e.to_string() })
+        .map_err(|e| StoreError::MalformedMessage {
+            from: from.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// First frame of a peer connection.
@@ -214,7 +217,9 @@ impl From<StoreError> for ErrorReply {
             }
             StoreError::LeaseNotFound(id) => ErrorReply::LeaseNotFound(id),
             StoreError::LeaseExists(id) => ErrorReply::LeaseExists(id),
-            StoreError::Timeout(what) | StoreError::OutcomeUnknown(what) => ErrorReply::Timeout(what),
+            StoreError::Timeout(what) | StoreError::OutcomeUnknown(what) => {
+                ErrorReply::Timeout(what)
+            }
             StoreError::InvalidRequest(what) => ErrorReply::Invalid(what),
             StoreError::WrongCluster { expected, got } => ErrorReply::WrongCluster(expected, got),
             other => ErrorReply::Other(other.to_string()),
@@ -226,7 +231,9 @@ impl From<ErrorReply> for StoreError {
     fn from(e: ErrorReply) -> Self {
         match e {
             ErrorReply::NotLeader(leader) => StoreError::NotLeader { leader },
-            ErrorReply::Compacted(rev) => StoreError::Compacted { compact_revision: rev },
+            ErrorReply::Compacted(rev) => StoreError::Compacted {
+                compact_revision: rev,
+            },
             ErrorReply::FutureRevision(revision, current) => {
                 StoreError::FutureRevision { revision, current }
             }

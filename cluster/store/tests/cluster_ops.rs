@@ -5,10 +5,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Cluster;
+use podvisor_store::StoreError;
 use podvisor_store::api::{
     Compare, EventKind, KeyRange, PutRequest, RangeRequest, Txn, TxnOp, WatchRequest,
 };
-use podvisor_store::StoreError;
 
 #[test]
 fn put_get_range_delete_across_three_masters() {
@@ -19,16 +19,32 @@ fn put_get_range_delete_across_three_masters() {
     assert_eq!(r2.revision, r1.revision + 1);
     client.put("b/1", "z").unwrap();
     assert_eq!(client.get("a/1").unwrap().unwrap().value, b"x");
-    let r = client.range(RangeRequest { range: KeyRange::prefix("a/"), ..Default::default() }).unwrap();
+    let r = client
+        .range(RangeRequest {
+            range: KeyRange::prefix("a/"),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(r.kvs.len(), 2);
-    let r = client.range(RangeRequest { range: KeyRange::interval("a/2", "b/2"), ..Default::default() }).unwrap();
+    let r = client
+        .range(RangeRequest {
+            range: KeyRange::interval("a/2", "b/2"),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(r.kvs.len(), 2);
     let kv = client.put("a/1", "x2").unwrap();
     let got = client.get("a/1").unwrap().unwrap();
-    assert_eq!((got.create_revision, got.mod_revision, got.version), (r1.revision, kv.revision, 2));
+    assert_eq!(
+        (got.create_revision, got.mod_revision, got.version),
+        (r1.revision, kv.revision, 2)
+    );
     assert_eq!(client.delete("a/1").unwrap().deleted, 1);
     assert!(client.get("a/1").unwrap().is_none());
-    assert_eq!(client.delete_range(KeyRange::prefix("")).unwrap().deleted, 2);
+    assert_eq!(
+        client.delete_range(KeyRange::prefix("")).unwrap().deleted,
+        2
+    );
 
     // Every member converges on the same revision; serializable reads see it.
     let rev = client.status().unwrap().revision;
@@ -40,7 +56,12 @@ fn put_get_range_delete_across_three_masters() {
             if st.revision == rev {
                 break;
             }
-            assert!(Instant::now() < end, "member {} stuck at {}", m.id, st.revision);
+            assert!(
+                Instant::now() < end,
+                "member {} stuck at {}",
+                m.id,
+                st.revision
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(one.get_serializable("b/1").unwrap().is_none());
@@ -54,12 +75,31 @@ fn txn_compares_value_version_and_revisions() {
     let p = client.put("k", "v1").unwrap();
     let txn = |cmp: Compare| Txn {
         compares: vec![cmp],
-        success: vec![TxnOp::Put(PutRequest { key: b"k".to_vec(), value: b"won".to_vec(), ..Default::default() })],
-        failure: vec![TxnOp::Range(RangeRequest { range: KeyRange::key("k"), ..Default::default() })],
+        success: vec![TxnOp::Put(PutRequest {
+            key: b"k".to_vec(),
+            value: b"won".to_vec(),
+            ..Default::default()
+        })],
+        failure: vec![TxnOp::Range(RangeRequest {
+            range: KeyRange::key("k"),
+            ..Default::default()
+        })],
     };
-    assert!(!client.txn(txn(Compare::value_equals("k", "nope"))).unwrap().succeeded);
-    assert!(!client.txn(txn(Compare::version_equals("k", 2))).unwrap().succeeded);
-    let r = client.txn(txn(Compare::mod_revision_equals("k", p.revision))).unwrap();
+    assert!(
+        !client
+            .txn(txn(Compare::value_equals("k", "nope")))
+            .unwrap()
+            .succeeded
+    );
+    assert!(
+        !client
+            .txn(txn(Compare::version_equals("k", 2)))
+            .unwrap()
+            .succeeded
+    );
+    let r = client
+        .txn(txn(Compare::mod_revision_equals("k", p.revision)))
+        .unwrap();
     assert!(r.succeeded);
     assert_eq!(r.revision, p.revision + 1);
     let kv = client.get("k").unwrap().unwrap();
@@ -78,40 +118,67 @@ fn watch_is_ordered_resumable_and_reports_compaction() {
     let client = c.client();
     let first = client.put("w/a", "1").unwrap().revision;
     client.put("w/b", "1").unwrap();
-    client.txn(Txn {
-        compares: vec![],
-        success: vec![
-            TxnOp::Put(PutRequest { key: b"w/c".to_vec(), ..Default::default() }),
-            TxnOp::Put(PutRequest { key: b"w/d".to_vec(), ..Default::default() }),
-        ],
-        failure: vec![],
-    })
-    .unwrap();
+    client
+        .txn(Txn {
+            compares: vec![],
+            success: vec![
+                TxnOp::Put(PutRequest {
+                    key: b"w/c".to_vec(),
+                    ..Default::default()
+                }),
+                TxnOp::Put(PutRequest {
+                    key: b"w/d".to_vec(),
+                    ..Default::default()
+                }),
+            ],
+            failure: vec![],
+        })
+        .unwrap();
     client.delete_range(KeyRange::prefix("w/")).unwrap();
     let last = client.put("w/e", "1").unwrap().revision;
 
     let mut w = client
-        .watch(WatchRequest { range: KeyRange::prefix("w/"), start_revision: first, ..Default::default() })
+        .watch(WatchRequest {
+            range: KeyRange::prefix("w/"),
+            start_revision: first,
+            ..Default::default()
+        })
         .unwrap();
     let mut events = Vec::new();
     let end = Instant::now() + Duration::from_secs(10);
-    while events.last().is_none_or(|e: &podvisor_store::api::Event| e.kv.mod_revision < last) {
+    while events
+        .last()
+        .is_none_or(|e: &podvisor_store::api::Event| e.kv.mod_revision < last)
+    {
         assert!(Instant::now() < end);
         if let Some(b) = w.recv_timeout(Duration::from_millis(500)).unwrap() {
             events.extend(b.events);
         }
     }
     let revs: Vec<u64> = events.iter().map(|e| e.kv.mod_revision).collect();
-    assert!(revs.windows(2).all(|p| p[0] <= p[1]), "out of order: {revs:?}");
+    assert!(
+        revs.windows(2).all(|p| p[0] <= p[1]),
+        "out of order: {revs:?}"
+    );
     assert_eq!(events.len(), 2 + 2 + 4 + 1);
-    assert_eq!(events.iter().filter(|e| e.kind == EventKind::Delete).count(), 4);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Delete)
+            .count(),
+        4
+    );
 
     // Compaction: a watch below the point gets a clear error; one at the point gets everything
     // after it, deletes included.
     let compact_at = first + 2;
     client.compact(compact_at).unwrap();
     let mut below = client
-        .watch(WatchRequest { range: KeyRange::prefix("w/"), start_revision: first, ..Default::default() })
+        .watch(WatchRequest {
+            range: KeyRange::prefix("w/"),
+            start_revision: first,
+            ..Default::default()
+        })
         .unwrap();
     let err = loop {
         match below.recv_timeout(Duration::from_secs(5)) {
@@ -120,9 +187,16 @@ fn watch_is_ordered_resumable_and_reports_compaction() {
             Err(e) => break e,
         }
     };
-    assert!(matches!(err, StoreError::Compacted { compact_revision } if compact_revision == compact_at));
+    assert!(
+        matches!(err, StoreError::Compacted { compact_revision } if compact_revision == compact_at)
+    );
     let mut at = client
-        .watch(WatchRequest { range: KeyRange::prefix("w/"), start_revision: compact_at, progress_notify: true, ..Default::default() })
+        .watch(WatchRequest {
+            range: KeyRange::prefix("w/"),
+            start_revision: compact_at,
+            progress_notify: true,
+            ..Default::default()
+        })
         .unwrap();
     let mut got = Vec::new();
     let mut progress_seen = false;
@@ -146,22 +220,46 @@ fn leases_expire_keys_and_keep_alive_extends() {
     let client = c.client();
     let short = client.lease_grant(1).unwrap();
     let long = client.lease_grant(30).unwrap();
-    client.put_with(PutRequest { key: b"l/short".to_vec(), value: b"x".to_vec(), lease: short.id, prev_kv: false }).unwrap();
-    client.put_with(PutRequest { key: b"l/long".to_vec(), value: b"x".to_vec(), lease: long.id, prev_kv: false }).unwrap();
+    client
+        .put_with(PutRequest {
+            key: b"l/short".to_vec(),
+            value: b"x".to_vec(),
+            lease: short.id,
+            prev_kv: false,
+        })
+        .unwrap();
+    client
+        .put_with(PutRequest {
+            key: b"l/long".to_vec(),
+            value: b"x".to_vec(),
+            lease: long.id,
+            prev_kv: false,
+        })
+        .unwrap();
     let ttl = client.lease_time_to_live(long.id).unwrap();
-    assert!(ttl.remaining_ms > 28_000 && ttl.remaining_ms <= 30_000, "{ttl:?}");
+    assert!(
+        ttl.remaining_ms > 28_000 && ttl.remaining_ms <= 30_000,
+        "{ttl:?}"
+    );
     assert_eq!(ttl.keys, vec![b"l/long".to_vec()]);
     let end = Instant::now() + Duration::from_secs(5);
     while client.get("l/short").unwrap().is_some() {
         assert!(Instant::now() < end, "short lease never expired");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(matches!(client.lease_keep_alive(short.id), Err(StoreError::LeaseNotFound(_))));
+    assert!(matches!(
+        client.lease_keep_alive(short.id),
+        Err(StoreError::LeaseNotFound(_))
+    ));
     assert_eq!(client.lease_keep_alive(long.id).unwrap(), 30);
     client.lease_revoke(long.id).unwrap();
     assert!(client.get("l/long").unwrap().is_none());
     assert!(matches!(
-        client.put_with(PutRequest { key: b"x".to_vec(), lease: long.id, ..Default::default() }),
+        client.put_with(PutRequest {
+            key: b"x".to_vec(),
+            lease: long.id,
+            ..Default::default()
+        }),
         Err(StoreError::LeaseNotFound(_))
     ));
 }
@@ -181,7 +279,11 @@ fn lease_ttl_stays_right_across_leader_changes() {
     let ttl = client.lease_time_to_live(lease.id).unwrap();
     let expected = 20_000u64.saturating_sub(granted.elapsed().as_millis() as u64);
     let diff = ttl.remaining_ms.abs_diff(expected);
-    assert!(diff < 1_000, "remaining {} ms, expected about {expected} ms", ttl.remaining_ms);
+    assert!(
+        diff < 1_000,
+        "remaining {} ms, expected about {expected} ms",
+        ttl.remaining_ms
+    );
 }
 
 #[test]
@@ -196,9 +298,15 @@ fn linearizable_read_refused_by_isolated_leader() {
     for o in &others {
         c.master(*o).partition(&[old]);
     }
-    let isolated = common::client(std::slice::from_ref(&c.members[(old - 1) as usize]), Duration::from_secs(3));
+    let isolated = common::client(
+        std::slice::from_ref(&c.members[(old - 1) as usize]),
+        Duration::from_secs(3),
+    );
     let r = isolated.get("k");
-    assert!(r.is_err(), "isolated leader served a linearizable read: {r:?}");
+    assert!(
+        r.is_err(),
+        "isolated leader served a linearizable read: {r:?}"
+    );
 
     let majority: Vec<_> = c.members.iter().filter(|m| m.id != old).cloned().collect();
     let mc = common::client(&majority, Duration::from_secs(10));

@@ -26,8 +26,14 @@ impl Procs {
     fn start() -> Procs {
         let dir = tempfile::tempdir().unwrap();
         let members = members(3);
-        let procs = (1..=3).map(|id| Proc::spawn(dir.path(), id, &members, &[])).collect();
-        let p = Procs { _dir: dir, members, procs };
+        let procs = (1..=3)
+            .map(|id| Proc::spawn(dir.path(), id, &members, &[]))
+            .collect();
+        let p = Procs {
+            _dir: dir,
+            members,
+            procs,
+        };
         wait_leader(&p.members, &[], Duration::from_secs(15));
         p
     }
@@ -39,14 +45,28 @@ impl Procs {
     fn logs_have_no_panic(&self) {
         for p in &self.procs {
             let log = std::fs::read_to_string(&p.log).unwrap_or_default();
-            assert!(!log.contains("panicked"), "master {} panicked:\n{log}", p.id);
+            assert!(
+                !log.contains("panicked"),
+                "master {} panicked:\n{log}",
+                p.id
+            );
         }
     }
 }
 
-fn workers(p: &Procs, history: &History, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
+fn workers(
+    p: &Procs,
+    history: &History,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
     let ms = p.members.clone();
-    history.spawn_workers(4, 3, "lin/", move || client(&ms, Duration::from_secs(3)), Arc::clone(stop))
+    history.spawn_workers(
+        4,
+        3,
+        "lin/",
+        move || client(&ms, Duration::from_secs(3)),
+        Arc::clone(stop),
+    )
 }
 
 #[test]
@@ -76,7 +96,12 @@ fn kill9_leader_under_load_resumes_writes_and_keeps_acknowledged_ones() {
     p.proc(leader).kill9();
     let end = killed_at + Duration::from_secs(10);
     let resumed = loop {
-        let after = acked.lock().unwrap().iter().find(|(_, t)| *t > killed_at + Duration::from_millis(50)).map(|(_, t)| *t);
+        let after = acked
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, t)| *t > killed_at + Duration::from_millis(50))
+            .map(|(_, t)| *t);
         if let Some(t) = after {
             break t - killed_at;
         }
@@ -84,7 +109,10 @@ fn kill9_leader_under_load_resumes_writes_and_keeps_acknowledged_ones() {
         std::thread::sleep(Duration::from_millis(10));
     };
     eprintln!("writes resumed {resumed:?} after kill -9 of leader {leader}");
-    assert!(resumed <= 2 * ELECTION_TIMEOUT, "writes resumed only after {resumed:?}");
+    assert!(
+        resumed <= 2 * ELECTION_TIMEOUT,
+        "writes resumed only after {resumed:?}"
+    );
 
     p.proc(leader).start();
     std::thread::sleep(Duration::from_millis(1500));
@@ -94,13 +122,25 @@ fn kill9_leader_under_load_resumes_writes_and_keeps_acknowledged_ones() {
     }
 
     let c = client(&p.members, Duration::from_secs(10));
-    let r = c.range(RangeRequest { range: KeyRange::prefix("acked/"), ..Default::default() }).unwrap();
+    let r = c
+        .range(RangeRequest {
+            range: KeyRange::prefix("acked/"),
+            ..Default::default()
+        })
+        .unwrap();
     let present: std::collections::HashSet<Vec<u8>> = r.kvs.into_iter().map(|kv| kv.key).collect();
     for (n, _) in acked.lock().unwrap().iter() {
-        assert!(present.contains(format!("acked/{n:08}").as_bytes()), "acknowledged write {n} lost");
+        assert!(
+            present.contains(format!("acked/{n:08}").as_bytes()),
+            "acknowledged write {n} lost"
+        );
     }
     let checked = history.check();
-    eprintln!("linearizable: {checked} steps, {} ok, {} unknown", history.ok.load(Ordering::Relaxed), history.unknown.load(Ordering::Relaxed));
+    eprintln!(
+        "linearizable: {checked} steps, {} ok, {} unknown",
+        history.ok.load(Ordering::Relaxed),
+        history.unknown.load(Ordering::Relaxed)
+    );
     p.logs_have_no_panic();
 }
 
@@ -112,7 +152,12 @@ fn stop_and_restart_all_three_keeps_data_and_revision() {
         c.put(format!("r/{i:04}"), format!("v{i}")).unwrap();
     }
     c.delete(b"r/0007".to_vec()).unwrap();
-    let before = c.range(RangeRequest { range: KeyRange::prefix("r/"), ..Default::default() }).unwrap();
+    let before = c
+        .range(RangeRequest {
+            range: KeyRange::prefix("r/"),
+            ..Default::default()
+        })
+        .unwrap();
     for id in 1..=3 {
         p.proc(id).kill9();
     }
@@ -121,7 +166,12 @@ fn stop_and_restart_all_three_keeps_data_and_revision() {
     }
     wait_leader(&p.members, &[], Duration::from_secs(15));
     let c = client(&p.members, Duration::from_secs(10));
-    let after = c.range(RangeRequest { range: KeyRange::prefix("r/"), ..Default::default() }).unwrap();
+    let after = c
+        .range(RangeRequest {
+            range: KeyRange::prefix("r/"),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(after.revision, before.revision);
     assert_eq!(after.kvs, before.kvs);
     assert_eq!(after.kvs.len(), 199);
@@ -138,13 +188,21 @@ fn isolated_leader_refuses_linearizable_reads_and_majority_serves() {
 
     let old = wait_leader(&p.members, &[], Duration::from_secs(5));
     let others: Vec<u64> = (1..=3).filter(|i| *i != old).collect();
-    let one = |id: u64| client(std::slice::from_ref(&p.members[(id - 1) as usize]), Duration::from_secs(3));
+    let one = |id: u64| {
+        client(
+            std::slice::from_ref(&p.members[(id - 1) as usize]),
+            Duration::from_secs(3),
+        )
+    };
     one(old).partition(&others).unwrap();
     for o in &others {
         one(*o).partition(&[old]).unwrap();
     }
     let r = one(old).get("lin/0");
-    assert!(r.is_err(), "the isolated leader served a linearizable read: {r:?}");
+    assert!(
+        r.is_err(),
+        "the isolated leader served a linearizable read: {r:?}"
+    );
     let majority: Vec<Member> = p.members.iter().filter(|m| m.id != old).cloned().collect();
     let mc = client(&majority, Duration::from_secs(10));
     mc.put("iso/k", "new").unwrap();
@@ -178,12 +236,17 @@ fn paused_leader_never_serves_a_stale_read() {
     let new = wait_leader(&p.members, &[old], Duration::from_secs(10));
     assert_ne!(new, old);
     let survivors: Vec<Member> = p.members.iter().filter(|m| m.id != old).cloned().collect();
-    client(&survivors, Duration::from_secs(10)).put("pause/k", "new").unwrap();
+    client(&survivors, Duration::from_secs(10))
+        .put("pause/k", "new")
+        .unwrap();
     p.proc(old).signal("-CONT");
 
     // Right after waking, the old leader still believes it leads; its linearizable reads must
     // either fail or see the new value.
-    let stale = client(std::slice::from_ref(&p.members[(old - 1) as usize]), Duration::from_secs(3));
+    let stale = client(
+        std::slice::from_ref(&p.members[(old - 1) as usize]),
+        Duration::from_secs(3),
+    );
     for _ in 0..20 {
         if let Ok(Some(kv)) = stale.get("pause/k") {
             assert_eq!(kv.value, b"new", "stale read from the paused leader");

@@ -26,16 +26,27 @@ fn parse() -> Result<MasterConfig, String> {
     while let Some(a) = args.next() {
         let mut val = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
-            "--id" => id = Some(val("--id")?.parse::<u64>().map_err(|e| format!("--id: {e}"))?),
+            "--id" => {
+                id = Some(
+                    val("--id")?
+                        .parse::<u64>()
+                        .map_err(|e| format!("--id: {e}"))?,
+                )
+            }
             "--cluster-id" => {
-                cluster_id = val("--cluster-id")?.parse().map_err(|e| format!("--cluster-id: {e}"))?
+                cluster_id = val("--cluster-id")?
+                    .parse()
+                    .map_err(|e| format!("--cluster-id: {e}"))?
             }
             "--data-dir" => data_dir = Some(val("--data-dir")?),
             "--member" => {
                 let v = val("--member")?;
-                let (mid, addrs) = v.split_once('=').ok_or(format!("--member {v}: expected ID=PEER,CLIENT"))?;
-                let (peer, client) =
-                    addrs.split_once(',').ok_or(format!("--member {v}: expected ID=PEER,CLIENT"))?;
+                let (mid, addrs) = v
+                    .split_once('=')
+                    .ok_or(format!("--member {v}: expected ID=PEER,CLIENT"))?;
+                let (peer, client) = addrs
+                    .split_once(',')
+                    .ok_or(format!("--member {v}: expected ID=PEER,CLIENT"))?;
                 members.push(Member {
                     id: mid.parse().map_err(|e| format!("--member {v}: {e}"))?,
                     peer_addr: peer.to_string(),
@@ -46,7 +57,11 @@ fn parse() -> Result<MasterConfig, String> {
             "--join" => join = true,
             "--fault-injection" => faults = true,
             "--snapshot-entries" => {
-                snap = Some(val("--snapshot-entries")?.parse::<u64>().map_err(|e| e.to_string())?)
+                snap = Some(
+                    val("--snapshot-entries")?
+                        .parse::<u64>()
+                        .map_err(|e| e.to_string())?,
+                )
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -84,7 +99,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    eprintln!("podvisor-master {id}: serving clients on {}", master.client_addr());
+    eprintln!(
+        "podvisor-master {id}: serving clients on {}",
+        master.client_addr()
+    );
     match master.wait() {
         Some(failure) => {
             eprintln!("podvisor-master {id}: stopped: {failure}");

@@ -29,9 +29,9 @@ pub enum KvOp {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum KvRet {
-    PutOk,
-    GetOk(Option<u64>),
-    CasOk(bool),
+    Put,
+    Got(Option<u64>),
+    Swapped(bool),
 }
 
 impl SequentialSpec for CasRegister {
@@ -42,15 +42,15 @@ impl SequentialSpec for CasRegister {
         match op {
             KvOp::Put(v) => {
                 self.0 = Some(*v);
-                KvRet::PutOk
+                KvRet::Put
             }
-            KvOp::Get => KvRet::GetOk(self.0),
+            KvOp::Get => KvRet::Got(self.0),
             KvOp::Cas(expected, new) => {
                 if self.0 == *expected {
                     self.0 = Some(*new);
-                    KvRet::CasOk(true)
+                    KvRet::Swapped(true)
                 } else {
-                    KvRet::CasOk(false)
+                    KvRet::Swapped(false)
                 }
             }
         }
@@ -106,11 +106,18 @@ impl History {
                             0 => KvOp::Put(value),
                             1 => KvOp::Get,
                             _ => {
-                                let expected = client.get_serializable(kname.as_str()).ok().flatten().and_then(|kv| parse(&kv.value));
+                                let expected = client
+                                    .get_serializable(kname.as_str())
+                                    .ok()
+                                    .flatten()
+                                    .and_then(|kv| parse(&kv.value));
                                 KvOp::Cas(expected, value)
                             }
                         };
-                        h.steps.lock().unwrap().push(Step::Invoke(tid, key, op.clone()));
+                        h.steps
+                            .lock()
+                            .unwrap()
+                            .push(Step::Invoke(tid, key, op.clone()));
                         let ret = run(&client, &kname, &op);
                         match ret {
                             Ok(r) => {
@@ -122,7 +129,9 @@ impl History {
                                 // had no effect: record nothing more, but the op must not linger.
                                 let _ = e;
                                 let mut steps = h.steps.lock().unwrap();
-                                let last = steps.iter().rposition(|s| matches!(s, Step::Invoke(t, _, _) if *t == tid));
+                                let last = steps
+                                    .iter()
+                                    .rposition(|s| matches!(s, Step::Invoke(t, _, _) if *t == tid));
                                 if let Some(pos) = last {
                                     steps.remove(pos);
                                 }
@@ -146,17 +155,26 @@ impl History {
         for s in &steps {
             match s {
                 Step::Invoke(t, k, op) => {
-                    per_key.entry(*k).or_insert_with(|| LinearizabilityTester::new(CasRegister(None)))
+                    per_key
+                        .entry(*k)
+                        .or_insert_with(|| LinearizabilityTester::new(CasRegister(None)))
                         .on_invoke(*t, op.clone())
                         .expect("well-formed history");
                 }
                 Step::Return(t, k, r) => {
-                    per_key.get_mut(k).unwrap().on_return(*t, r.clone()).expect("well-formed history");
+                    per_key
+                        .get_mut(k)
+                        .unwrap()
+                        .on_return(*t, r.clone())
+                        .expect("well-formed history");
                 }
             }
         }
         for (k, t) in &per_key {
-            assert!(t.serialized_history().is_some(), "history of key {k} is not linearizable");
+            assert!(
+                t.serialized_history().is_some(),
+                "history of key {k} is not linearizable"
+            );
         }
         steps.len()
     }
@@ -169,17 +187,31 @@ fn definitely_failed(e: &StoreError) -> bool {
 
 fn run(client: &Client, key: &str, op: &KvOp) -> Result<KvRet, StoreError> {
     match op {
-        KvOp::Put(v) => client.put(key, v.to_string()).map(|_| KvRet::PutOk),
-        KvOp::Get => client.get(key).map(|kv| KvRet::GetOk(kv.and_then(|kv| parse(&kv.value)))),
+        KvOp::Put(v) => client.put(key, v.to_string()).map(|_| KvRet::Put),
+        KvOp::Get => client
+            .get(key)
+            .map(|kv| KvRet::Got(kv.and_then(|kv| parse(&kv.value)))),
         KvOp::Cas(expected, new) => {
             let compare = match expected {
                 Some(v) => Compare::value_equals(key, v.to_string()),
-                None => Compare { key: key.into(), op: CompareOp::Equal, target: CompareTarget::Version(0) },
+                None => Compare {
+                    key: key.into(),
+                    op: CompareOp::Equal,
+                    target: CompareTarget::Version(0),
+                },
             };
-            let put = TxnOp::Put(PutRequest { key: key.into(), value: new.to_string().into_bytes(), ..Default::default() });
+            let put = TxnOp::Put(PutRequest {
+                key: key.into(),
+                value: new.to_string().into_bytes(),
+                ..Default::default()
+            });
             client
-                .txn(Txn { compares: vec![compare], success: vec![put], failure: vec![] })
-                .map(|r| KvRet::CasOk(r.succeeded))
+                .txn(Txn {
+                    compares: vec![compare],
+                    success: vec![put],
+                    failure: vec![],
+                })
+                .map(|r| KvRet::Swapped(r.succeeded))
         }
     }
 }

@@ -14,7 +14,11 @@ use podvisor_store::{Client, ClientConfig, Master, MasterConfig, member_status};
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Members on fresh loopback ports.
@@ -39,7 +43,12 @@ pub fn config(dir: &Path, id: u64, members: &[Member]) -> MasterConfig {
 
 /// A client of all members with a given deadline.
 pub fn client(members: &[Member], timeout: Duration) -> Client {
-    let mut cfg = ClientConfig::new(&members.iter().map(|m| m.client_addr.clone()).collect::<Vec<_>>());
+    let mut cfg = ClientConfig::new(
+        &members
+            .iter()
+            .map(|m| m.client_addr.clone())
+            .collect::<Vec<_>>(),
+    );
     cfg.timeout = timeout;
     Client::with_config(cfg).unwrap()
 }
@@ -49,14 +58,30 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub members: Vec<Member>,
     pub masters: Vec<Option<Master>>,
+    pub tune: fn(&mut MasterConfig),
 }
 
 impl Cluster {
     pub fn start(n: u64) -> Cluster {
+        Cluster::start_with(n, |_| {})
+    }
+
+    pub fn start_with(n: u64, tune: fn(&mut MasterConfig)) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let members = members(n);
-        let masters = (1..=n).map(|id| Some(Master::start(config(dir.path(), id, &members)).unwrap())).collect();
-        let c = Cluster { dir, members, masters };
+        let masters = (1..=n)
+            .map(|id| {
+                let mut cfg = config(dir.path(), id, &members);
+                tune(&mut cfg);
+                Some(Master::start(cfg).unwrap())
+            })
+            .collect();
+        let c = Cluster {
+            dir,
+            members,
+            masters,
+            tune,
+        };
         c.wait_leader(Duration::from_secs(10));
         c
     }
@@ -66,7 +91,11 @@ impl Cluster {
     }
 
     pub fn leader(&self) -> Option<u64> {
-        self.masters.iter().flatten().find(|m| m.is_leader()).map(|m| m.id())
+        self.masters
+            .iter()
+            .flatten()
+            .find(|m| m.is_leader())
+            .map(|m| m.id())
     }
 
     pub fn wait_leader(&self, timeout: Duration) -> u64 {
@@ -92,7 +121,8 @@ impl Cluster {
 
     pub fn restart(&mut self, id: u64) {
         self.stop(id);
-        let cfg = config(self.dir.path(), id, &self.members);
+        let mut cfg = config(self.dir.path(), id, &self.members);
+        (self.tune)(&mut cfg);
         self.masters[(id - 1) as usize] = Some(Master::start(cfg).unwrap());
     }
 }
@@ -127,13 +157,22 @@ impl Proc {
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let log = dir.join(format!("m{id}.log"));
-        let mut p = Proc { id, child: None, args, log };
+        let mut p = Proc {
+            id,
+            child: None,
+            args,
+            log,
+        };
         p.start();
         p
     }
 
     pub fn start(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(master_bin())
             .args(&self.args)
             .stdout(Stdio::null())
@@ -152,13 +191,17 @@ impl Proc {
 
     pub fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
-            let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
         }
     }
 
     /// Whether the process exited by itself (a crash or a refused start).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 }
 

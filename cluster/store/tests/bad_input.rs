@@ -1,0 +1,175 @@
+//! Bad input: malformed peer messages, a wrong cluster id, corrupt files. Each gets a clear,
+//! typed error; the master neither panics nor accepts the bad data.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::Cluster;
+use podvisor_store::wire::{self, PEER_MAGIC, PeerHello, PeerHelloReply};
+use podvisor_store::{Client, ClientConfig, Master, StoreError};
+
+fn hello(stream: &mut TcpStream, cluster_id: u64, to: u64) -> PeerHelloReply {
+    let h = PeerHello {
+        magic: PEER_MAGIC,
+        cluster_id,
+        from: 99,
+        to,
+    };
+    let mut buf = Vec::new();
+    wire::write_frame(&mut buf, &wire::encode(&h)).unwrap();
+    stream.write_all(&buf).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let frame = wire::read_frame(stream, "test").unwrap().expect("a reply");
+    wire::decode(&frame, "test").unwrap()
+}
+
+fn closed(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    matches!(stream.read(&mut b), Ok(0) | Err(_))
+}
+
+#[test]
+fn malformed_peer_messages_close_the_connection_and_the_master_keeps_serving() {
+    let c = Cluster::start(3);
+    let peer = c.members[0].peer_addr.clone();
+
+    // Garbage instead of a hello.
+    let mut s = TcpStream::connect(&peer).unwrap();
+    s.write_all(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8])
+        .unwrap();
+    assert!(closed(&mut s));
+
+    // A good hello, then a frame with a bad checksum.
+    let mut s = TcpStream::connect(&peer).unwrap();
+    assert_eq!(hello(&mut s, 42, 1), PeerHelloReply::Accepted);
+    let mut frame = Vec::new();
+    wire::write_frame(&mut frame, b"not a raft message").unwrap();
+    frame[5] ^= 0xff;
+    s.write_all(&frame).unwrap();
+    assert!(closed(&mut s));
+
+    // A good hello, then a well-framed payload that is not a raft message.
+    let mut s = TcpStream::connect(&peer).unwrap();
+    assert_eq!(hello(&mut s, 42, 1), PeerHelloReply::Accepted);
+    let mut frame = Vec::new();
+    wire::write_frame(&mut frame, &[0xff; 64]).unwrap();
+    s.write_all(&frame).unwrap();
+    assert!(closed(&mut s));
+
+    // A hello addressed to another member.
+    let mut s = TcpStream::connect(&peer).unwrap();
+    assert!(matches!(hello(&mut s, 42, 7), PeerHelloReply::Refused(_)));
+
+    // Garbage on the client port gets an error reply, not a crash.
+    let mut s = TcpStream::connect(&c.members[0].client_addr).unwrap();
+    let mut frame = Vec::new();
+    wire::write_frame(&mut frame, &[0xff; 32]).unwrap();
+    s.write_all(&frame).unwrap();
+    let reply = wire::read_frame(&mut s, "test").unwrap().unwrap();
+    let reply: wire::ClientResponse = wire::decode(&reply, "test").unwrap();
+    assert!(matches!(reply, Err(wire::ErrorReply::Invalid(_))));
+
+    let client = c.client();
+    client.put("still", "serving").unwrap();
+    assert_eq!(client.get("still").unwrap().unwrap().value, b"serving");
+    for id in 1..=3 {
+        assert!(c.master(id).failure().is_none());
+    }
+}
+
+#[test]
+fn wrong_cluster_id_is_refused_by_peers_and_clients() {
+    let c = Cluster::start(3);
+    let mut s = TcpStream::connect(&c.members[1].peer_addr).unwrap();
+    match hello(&mut s, 4242, 2) {
+        PeerHelloReply::Refused(why) => assert!(why.contains("wrong cluster"), "{why}"),
+        other => panic!("accepted a peer of another cluster: {other:?}"),
+    }
+    let mut cfg = ClientConfig::new(&[c.members[0].client_addr.clone()]);
+    cfg.cluster_id = 4242;
+    cfg.timeout = Duration::from_secs(3);
+    let wrong = Client::with_config(cfg).unwrap();
+    assert!(matches!(
+        wrong.put("k", "v"),
+        Err(StoreError::WrongCluster {
+            expected: 42,
+            got: 4242
+        })
+    ));
+    assert!(c.client().get("k").unwrap().is_none());
+}
+
+#[test]
+fn corrupt_log_tail_is_refused_with_a_typed_error() {
+    let mut c = Cluster::start(3);
+    let client = c.client();
+    for i in 0..20 {
+        client.put(format!("k{i}"), "v").unwrap();
+    }
+    // A large, incompressible last record spans several pages of the log file.
+    let noise: Vec<u8> = (0..64 << 10).map(|_| rand::random::<u8>()).collect();
+    client.put("big", noise).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.stop(1);
+
+    let log_dir = c.dir.path().join("m1").join("log");
+    let file = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "raftlog"))
+        .max()
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let end = bytes.iter().rposition(|b| *b != 0).unwrap();
+    // Flip bytes inside the last record, well before its end.
+    for b in &mut bytes[end - 40_000..end - 39_990] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+
+    let cfg = common::config(c.dir.path(), 1, &c.members);
+    let err = Master::start(cfg.clone())
+        .err()
+        .expect("a corrupt log must be refused");
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt { .. } | StoreError::LogEngine { .. }
+        ),
+        "{err:?}"
+    );
+    // The refusal changed nothing: it is refused again.
+    assert!(Master::start(cfg).is_err());
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+}
+
+#[test]
+fn corrupt_snapshot_is_refused_with_a_typed_error() {
+    let mut c = Cluster::start(3);
+    c.client().put("k", "v").unwrap();
+    c.stop(2);
+    let snap_dir = c.dir.path().join("m2").join("snap");
+    let file = std::fs::read_dir(&snap_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let err = Master::start(common::config(c.dir.path(), 2, &c.members))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+}
