@@ -184,6 +184,20 @@ typedef enum podvisor_log_level {
 } podvisor_log_level;
 
 /**
+ * Put or delete.
+ */
+typedef enum podvisor_event_kind {
+  /**
+   * The key was written.
+   */
+  PODVISOR_EVENT_PUT = 0,
+  /**
+   * The key was deleted.
+   */
+  PODVISOR_EVENT_DELETE = 1,
+} podvisor_event_kind;
+
+/**
  * Why a VM stopped running.
  */
 typedef enum podvisor_vm_exit_reason {
@@ -262,10 +276,104 @@ typedef enum podvisor_boot_protocol {
 } podvisor_boot_protocol;
 
 /**
+ * What a transaction compare looks at.
+ */
+typedef enum podvisor_compare_target {
+  /**
+   * The value (a missing key never compares true); compared with `value`.
+   */
+  PODVISOR_COMPARE_VALUE = 0,
+  /**
+   * The version (0 for a missing key); compared with `number`.
+   */
+  PODVISOR_COMPARE_VERSION = 1,
+  /**
+   * The create revision (0 for a missing key); compared with `number`.
+   */
+  PODVISOR_COMPARE_CREATE_REVISION = 2,
+  /**
+   * The mod revision (0 for a missing key); compared with `number`.
+   */
+  PODVISOR_COMPARE_MOD_REVISION = 3,
+  /**
+   * The lease (0 for none); compared with `number`.
+   */
+  PODVISOR_COMPARE_LEASE = 4,
+} podvisor_compare_target;
+
+/**
+ * How a transaction compare compares the key's attribute with the given one.
+ */
+typedef enum podvisor_compare_op {
+  /**
+   * Equal.
+   */
+  PODVISOR_COMPARE_EQUAL = 0,
+  /**
+   * Not equal.
+   */
+  PODVISOR_COMPARE_NOT_EQUAL = 1,
+  /**
+   * The key's attribute is greater.
+   */
+  PODVISOR_COMPARE_GREATER = 2,
+  /**
+   * The key's attribute is less.
+   */
+  PODVISOR_COMPARE_LESS = 3,
+} podvisor_compare_op;
+
+/**
+ * Which branch of a transaction an operation belongs to.
+ */
+typedef enum podvisor_txn_branch {
+  /**
+   * Applied when a compare fails.
+   */
+  PODVISOR_TXN_FAILURE = 0,
+  /**
+   * Applied when every compare holds.
+   */
+  PODVISOR_TXN_SUCCESS = 1,
+} podvisor_txn_branch;
+
+/**
+ * A client of the store's masters. Created by `podvisor_client_connect`, freed by
+ * `podvisor_client_free`.
+ */
+typedef struct podvisor_client podvisor_client;
+
+/**
+ * The key-value pairs a read returned. Freed by `podvisor_kvs_free`.
+ */
+typedef struct podvisor_kvs podvisor_kvs;
+
+/**
+ * A store master running in this process. Created by `podvisor_master_start`, freed by
+ * `podvisor_master_free`.
+ */
+typedef struct podvisor_master podvisor_master;
+
+/**
+ * A transaction being built. Created by `podvisor_txn_new`, freed by `podvisor_txn_free`.
+ */
+typedef struct podvisor_txn podvisor_txn;
+
+/**
  * A running or ended virtual machine. Created by `podvisor_vm_start`, freed by
  * `podvisor_vm_free`.
  */
 typedef struct podvisor_vm podvisor_vm;
+
+/**
+ * A watch on a key range. Created by `podvisor_client_watch`, freed by `podvisor_watch_free`.
+ */
+typedef struct podvisor_watch podvisor_watch;
+
+/**
+ * One batch of changes: every matching change of each revision it covers, in order.
+ */
+typedef struct podvisor_watch_batch podvisor_watch_batch;
 
 /**
  * One log record, valid only during the callback that receives it.
@@ -305,6 +413,202 @@ typedef struct podvisor_log_record {
  * The callback must not unwind (no C++ exception, no `longjmp` out of it).
  */
 typedef void (*podvisor_log_callback)(const struct podvisor_log_record *record, void *userdata);
+
+/**
+ * How to reach the masters. Initialise with `podvisor_client_options_init`.
+ */
+typedef struct podvisor_client_options {
+  /**
+   * `sizeof(podvisor_client_options)`, set by `podvisor_client_options_init`.
+   */
+  size_t struct_size;
+  /**
+   * The masters' client addresses (`"127.0.0.1:2379"`). Required; the array and strings are
+   * borrowed for the call only.
+   */
+  const char *const *endpoints;
+  /**
+   * The number of strings in `endpoints`, at least 1.
+   */
+  size_t endpoints_len;
+  /**
+   * The cluster id the masters must have, or 0 for any; default 0.
+   */
+  uint64_t cluster_id;
+  /**
+   * How long one call may take, retries included, in milliseconds; 0 for the default (10 s).
+   */
+  uint32_t timeout_ms;
+} podvisor_client_options;
+
+/**
+ * One key-value pair, filled by `podvisor_kvs_at`. Initialise with `podvisor_kv_init`.
+ */
+typedef struct podvisor_kv {
+  /**
+   * `sizeof(podvisor_kv)`, set by `podvisor_kv_init`.
+   */
+  size_t struct_size;
+  /**
+   * The key; borrowed from the `podvisor_kvs` it came from, valid until that is freed.
+   */
+  const uint8_t *key;
+  /**
+   * The key's length in bytes.
+   */
+  size_t key_len;
+  /**
+   * The value; borrowed like `key`.
+   */
+  const uint8_t *value;
+  /**
+   * The value's length in bytes.
+   */
+  size_t value_len;
+  /**
+   * The revision of the write that created the key.
+   */
+  uint64_t create_revision;
+  /**
+   * The revision of the last write to the key.
+   */
+  uint64_t mod_revision;
+  /**
+   * The number of writes since the key was created.
+   */
+  uint64_t version;
+  /**
+   * The lease the key is attached to, 0 for none.
+   */
+  uint64_t lease;
+} podvisor_kv;
+
+/**
+ * How to start a master. Initialise with `podvisor_master_options_init`.
+ */
+typedef struct podvisor_master_options {
+  /**
+   * `sizeof(podvisor_master_options)`, set by `podvisor_master_options_init`.
+   */
+  size_t struct_size;
+  /**
+   * This master's id, one of the members' ids, never 0. Required.
+   */
+  uint64_t id;
+  /**
+   * The id every member of the cluster shares; default 1.
+   */
+  uint64_t cluster_id;
+  /**
+   * The directory of the raft log and snapshots; created if missing. Required.
+   */
+  const char *data_dir;
+  /**
+   * The initial members, this one included, each `"ID=PEER_ADDR,CLIENT_ADDR"` (as the
+   * `--member` flag of `podvisor-master`). Required; the array and strings are borrowed for
+   * the call only.
+   */
+  const char *const *members;
+  /**
+   * The number of strings in `members`, at least 1.
+   */
+  size_t members_len;
+  /**
+   * The address to listen on for peers, or NULL for this member's peer address.
+   */
+  const char *peer_listen;
+  /**
+   * The address to listen on for clients, or NULL for this member's client address.
+   */
+  const char *client_listen;
+  /**
+   * Non-zero: start empty and wait to be added by the leader, instead of bootstrapping.
+   */
+  uint8_t join;
+  /**
+   * One raft tick in milliseconds, or 0 for the default (50).
+   */
+  uint32_t tick_ms;
+} podvisor_master_options;
+
+/**
+ * One change to one key, filled by `podvisor_watch_batch_event`. Initialise with
+ * `podvisor_watch_event_init`.
+ */
+typedef struct podvisor_watch_event {
+  /**
+   * `sizeof(podvisor_watch_event)`, set by `podvisor_watch_event_init`.
+   */
+  size_t struct_size;
+  /**
+   * Put or delete.
+   */
+  enum podvisor_event_kind kind;
+  /**
+   * The key; borrowed from the batch, valid until the batch is freed (or the callback
+   * returns).
+   */
+  const uint8_t *key;
+  /**
+   * The key's length.
+   */
+  size_t key_len;
+  /**
+   * The value after the change (empty for a delete); borrowed like `key`.
+   */
+  const uint8_t *value;
+  /**
+   * The value's length.
+   */
+  size_t value_len;
+  /**
+   * The revision of the write that created the key.
+   */
+  uint64_t create_revision;
+  /**
+   * The revision of this change.
+   */
+  uint64_t mod_revision;
+  /**
+   * The number of writes since the key was created.
+   */
+  uint64_t version;
+  /**
+   * The lease the key is attached to, 0 for none.
+   */
+  uint64_t lease;
+  /**
+   * Whether the key existed before this change; then `prev_value` holds its value.
+   */
+  bool has_prev_kv;
+  /**
+   * The value before the change; borrowed like `key`.
+   */
+  const uint8_t *prev_value;
+  /**
+   * The previous value's length.
+   */
+  size_t prev_value_len;
+} podvisor_watch_event;
+
+/**
+ * Receives watch batches on the watch's own library thread, which has an alternate signal
+ * stack. Calls for one watch never overlap.
+ *
+ * - `batch`: the batch, borrowed for the duration of the call (do not free it), or NULL when
+ *   the watch ended with an error.
+ * - `status`: `PODVISOR_OK` with a batch; otherwise why the watch ended (for example
+ *   `PODVISOR_ECOMPACTED`), and this is the last call.
+ * - `message`: NULL with a batch; otherwise the error's message, borrowed for the call.
+ * - `userdata`: as given to `podvisor_client_watch`.
+ *
+ * The callback must not unwind. It may call libpodvisor, including `podvisor_watch_free` on
+ * its own watch (which then returns without waiting).
+ */
+typedef void (*podvisor_watch_callback)(const struct podvisor_watch_batch *batch,
+                                        enum podvisor_error_code status,
+                                        const char *message,
+                                        void *userdata);
 
 /**
  * What `podvisor_vm_start` boots. Initialise with `podvisor_vm_options_init`.
@@ -477,6 +781,559 @@ const char *podvisor_error_name(int32_t code);
 enum podvisor_error_code podvisor_log_set_callback(podvisor_log_callback callback,
                                                    int32_t max_level,
                                                    void *userdata);
+
+/**
+ * Fills `opts` with the defaults: no endpoints, any cluster, a 10 s timeout.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts` is NULL; `PODVISOR_EINVAL` if
+ * `struct_size` is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_options_init(struct podvisor_client_options *opts,
+                                                      size_t struct_size);
+
+/**
+ * Fills `kv` with empty values and sets its `struct_size`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `kv` is NULL; `PODVISOR_EINVAL` if `struct_size`
+ * is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_kv_init(struct podvisor_kv *kv, size_t struct_size);
+
+/**
+ * Creates a client of the masters in `opts`. Connections are made lazily, on the first call,
+ * to whichever master answers; calls are sent to the leader.
+ *
+ * - `opts`: initialised with `podvisor_client_options_init`; borrowed for the call only.
+ * - `client`: receives the new handle, owned by the caller, freed with `podvisor_client_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts`, `opts->endpoints`, one endpoint or
+ * `client` is NULL; `PODVISOR_EUTF8` for an endpoint that is not UTF-8; `PODVISOR_EINVAL` for
+ * an unknown `struct_size`, no endpoints or an empty one.
+ *
+ * Blocks: no (nothing is connected yet). Threads: any.
+ */
+enum podvisor_error_code podvisor_client_connect(const struct podvisor_client_options *opts,
+                                                 struct podvisor_client **client);
+
+/**
+ * Frees a client. Watches created from it keep running until freed themselves. NULL does
+ * nothing.
+ *
+ * Ownership: takes `client`; it must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_free(struct podvisor_client *client);
+
+/**
+ * Writes `value` at `key`, optionally attached to a lease.
+ *
+ * - `client`: borrowed.
+ * - `key`, `key_len`: the key, any bytes, not empty; borrowed for the call.
+ * - `value`, `value_len`: the value, any bytes (NULL with length 0 for empty); borrowed.
+ * - `lease`: the lease to attach the key to, 0 for none.
+ * - `revision`: receives the store revision of the write; may be NULL.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client` is NULL, or `key` or `value` is NULL with
+ * a non-zero length; `PODVISOR_EINVAL` for an empty key; `PODVISOR_EHANDLE` for a bad
+ * `client`; `PODVISOR_ENOTFOUND` for an unknown lease; `PODVISOR_EUNAVAILABLE` if no master
+ * answers; `PODVISOR_ETIMEOUT` if the outcome is unknown after the timeout.
+ *
+ * Blocks: yes, until a majority of masters has the write or the timeout passes. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_put(const struct podvisor_client *client,
+                                             const uint8_t *key,
+                                             size_t key_len,
+                                             const uint8_t *value,
+                                             size_t value_len,
+                                             uint64_t lease,
+                                             uint64_t *revision);
+
+/**
+ * Reads one key, linearizably.
+ *
+ * - `client`: borrowed.
+ * - `key`, `key_len`: the key, not empty; borrowed for the call.
+ * - `kvs`: receives a handle holding the one pair, owned by the caller, freed with
+ *   `podvisor_kvs_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if the key does not exist (no handle is
+ * returned); `PODVISOR_ENULL` if `client` or `kvs` is NULL, or `key` is NULL with a non-zero
+ * length; `PODVISOR_EINVAL` for an empty key; `PODVISOR_EHANDLE` for a bad `client`;
+ * `PODVISOR_EUNAVAILABLE` if no leader could confirm the read in time.
+ *
+ * Blocks: yes, one round trip to the leader. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_get(const struct podvisor_client *client,
+                                             const uint8_t *key,
+                                             size_t key_len,
+                                             struct podvisor_kvs **kvs);
+
+/**
+ * Reads the keys in `[key, range_end)`, in key order, linearizably.
+ *
+ * - `client`: borrowed.
+ * - `key`, `key_len`: the first key, not empty; borrowed for the call.
+ * - `range_end`, `range_end_len`: the end, exclusive; empty (NULL, 0) for `key` alone, the
+ *   single byte `"\0"` for every key from `key` on. Borrowed for the call.
+ * - `limit`: at most this many pairs, 0 for no limit.
+ * - `kvs`: receives a handle holding the pairs (perhaps none), owned by the caller, freed with
+ *   `podvisor_kvs_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL`, `PODVISOR_EINVAL`, `PODVISOR_EHANDLE` and
+ * `PODVISOR_EUNAVAILABLE` as for `podvisor_client_get`.
+ *
+ * Blocks: yes, one round trip to the leader. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_range(const struct podvisor_client *client,
+                                               const uint8_t *key,
+                                               size_t key_len,
+                                               const uint8_t *range_end,
+                                               size_t range_end_len,
+                                               size_t limit,
+                                               struct podvisor_kvs **kvs);
+
+/**
+ * Deletes the keys in `[key, range_end)` (`key` alone when `range_end` is empty).
+ *
+ * - `client`: borrowed; `key` and `range_end` as for `podvisor_client_range`.
+ * - `deleted`: receives the number of keys deleted; may be NULL.
+ * - `revision`: receives the store revision after the delete; may be NULL.
+ *
+ * Returns `PODVISOR_OK` (also when nothing matched); `PODVISOR_ENULL`, `PODVISOR_EINVAL`,
+ * `PODVISOR_EHANDLE`, `PODVISOR_EUNAVAILABLE` and `PODVISOR_ETIMEOUT` as for
+ * `podvisor_client_put`.
+ *
+ * Blocks: yes, until a majority of masters has the delete or the timeout passes.
+ * Threads: any.
+ */
+enum podvisor_error_code podvisor_client_delete(const struct podvisor_client *client,
+                                                const uint8_t *key,
+                                                size_t key_len,
+                                                const uint8_t *range_end,
+                                                size_t range_end_len,
+                                                uint64_t *deleted,
+                                                uint64_t *revision);
+
+/**
+ * Tells how many pairs a `podvisor_kvs` holds and what the read saw.
+ *
+ * - `kvs`: borrowed.
+ * - `len`: receives the number of pairs held; may be NULL.
+ * - `revision`: receives the store revision the read saw; may be NULL.
+ * - `more`: receives whether the limit cut the answer short; may be NULL.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `kvs` is NULL; `PODVISOR_EHANDLE` for a bad
+ * `kvs`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_kvs_info(const struct podvisor_kvs *kvs,
+                                           size_t *len,
+                                           uint64_t *revision,
+                                           bool *more);
+
+/**
+ * Fills `kv` with the pair at `index`; its key and value point into `kvs` and stay valid until
+ * `kvs` is freed.
+ *
+ * - `kvs`: borrowed.
+ * - `index`: below the length `podvisor_kvs_info` gives.
+ * - `kv`: initialised with `podvisor_kv_init`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `kvs` or `kv` is NULL; `PODVISOR_EINVAL` for an
+ * index out of range or an unknown `kv->struct_size`; `PODVISOR_EHANDLE` for a bad `kvs`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_kvs_at(const struct podvisor_kvs *kvs,
+                                         size_t index,
+                                         struct podvisor_kv *kv);
+
+/**
+ * Frees a `podvisor_kvs` and the keys and values it lent. NULL does nothing.
+ *
+ * Ownership: takes `kvs`; it and every pointer `podvisor_kvs_at` gave from it must not be used
+ * afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_kvs_free(struct podvisor_kvs *kvs);
+
+/**
+ * Grants a lease; keys attached to it are deleted when it expires or is revoked.
+ *
+ * - `client`: borrowed.
+ * - `ttl_secs`: its time to live in seconds, at least 1.
+ * - `id`: receives the lease id.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client` or `id` is NULL; `PODVISOR_EINVAL` for a
+ * TTL of 0; `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_EUNAVAILABLE` or
+ * `PODVISOR_ETIMEOUT` as for `podvisor_client_put`.
+ *
+ * Blocks: yes, until a majority of masters has the grant. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_lease_grant(const struct podvisor_client *client,
+                                                     uint64_t ttl_secs,
+                                                     uint64_t *id);
+
+/**
+ * Refreshes a lease to its full time to live. Call it well within the TTL to keep the lease.
+ *
+ * - `client`: borrowed.
+ * - `id`: the lease.
+ * - `ttl_secs`: receives the TTL it was refreshed to; may be NULL.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if the lease expired or was revoked;
+ * `PODVISOR_ENULL` if `client` is NULL; `PODVISOR_EHANDLE` for a bad `client`;
+ * `PODVISOR_EUNAVAILABLE` if no master answers.
+ *
+ * Blocks: yes, one round trip to the leader. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_lease_keep_alive(const struct podvisor_client *client,
+                                                          uint64_t id,
+                                                          uint64_t *ttl_secs);
+
+/**
+ * Revokes a lease, deleting every key attached to it.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if the lease does not exist; `PODVISOR_ENULL` if
+ * `client` is NULL; `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_EUNAVAILABLE` or
+ * `PODVISOR_ETIMEOUT` as for `podvisor_client_put`.
+ *
+ * Blocks: yes, until a majority of masters has the revocation. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_lease_revoke(const struct podvisor_client *client,
+                                                      uint64_t id);
+
+/**
+ * Tells how long a lease has left, as the leader sees it.
+ *
+ * - `remaining_ms`: receives the time left in milliseconds.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if the lease does not exist; `PODVISOR_ENULL` if
+ * `client` or `remaining_ms` is NULL; `PODVISOR_EHANDLE` for a bad `client`;
+ * `PODVISOR_EUNAVAILABLE` if no master answers.
+ *
+ * Blocks: yes, one round trip to the leader. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_lease_time_to_live(const struct podvisor_client *client,
+                                                            uint64_t id,
+                                                            uint64_t *remaining_ms);
+
+/**
+ * Fills `opts` with the defaults: no id, cluster 1, no data directory, no members, default
+ * listen addresses, bootstrap, 50 ms ticks.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts` is NULL; `PODVISOR_EINVAL` if
+ * `struct_size` is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_master_options_init(struct podvisor_master_options *opts,
+                                                      size_t struct_size);
+
+/**
+ * Starts a store master in this process: opens its data directory, binds its addresses and
+ * starts serving peers and clients. With three members, start one master for each (in this
+ * process or others); a leader is elected once two of them run.
+ *
+ * - `opts`: initialised with `podvisor_master_options_init`; borrowed for the call only.
+ * - `master`: receives the new handle, owned by the caller, freed with
+ *   `podvisor_master_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts`, `opts->data_dir`, `opts->members` or
+ * `master` is NULL; `PODVISOR_EUTF8` for a string that is not UTF-8; `PODVISOR_EINVAL` for an
+ * unknown `struct_size`, an empty string, a member that does not parse, an id that is not a
+ * member, or another invalid configuration; `PODVISOR_EOS` if the data directory or an address
+ * cannot be used.
+ *
+ * Blocks: until the master serves (milliseconds; it does not wait for a leader). Threads: any.
+ */
+enum podvisor_error_code podvisor_master_start(const struct podvisor_master_options *opts,
+                                               struct podvisor_master **master);
+
+/**
+ * Returns the address clients reach this master at.
+ *
+ * - `master`: borrowed.
+ * - `addr`: receives a NUL-terminated string owned by the caller, freed with `podvisor_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `master` or `addr` is NULL; `PODVISOR_EHANDLE`
+ * for a bad `master`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_master_client_addr(const struct podvisor_master *master,
+                                                     char **addr);
+
+/**
+ * Tells whether this master is the cluster's leader now.
+ *
+ * - `master`: borrowed.
+ * - `leader`: receives the answer.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `master` or `leader` is NULL; `PODVISOR_EHANDLE`
+ * for a bad `master`; `PODVISOR_ESTATE` if it was stopped.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_master_is_leader(const struct podvisor_master *master,
+                                                   bool *leader);
+
+/**
+ * Stops the master: it stops serving and closes its data directory. The handle stays valid
+ * until freed; calls other than `podvisor_master_free` then give `PODVISOR_ESTATE`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `master` is NULL; `PODVISOR_EHANDLE` for a bad
+ * `master`; `PODVISOR_ESTATE` if it was already stopped.
+ *
+ * Blocks: until the master's threads exit. Threads: any.
+ */
+enum podvisor_error_code podvisor_master_stop(const struct podvisor_master *master);
+
+/**
+ * Frees a master handle, stopping the master first if it still runs. NULL does nothing.
+ *
+ * Ownership: takes `master`; it must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: until the master's threads exit. Threads: any.
+ */
+enum podvisor_error_code podvisor_master_free(struct podvisor_master *master);
+
+/**
+ * Creates an empty transaction: no compares (so it succeeds), no operations.
+ *
+ * - `txn`: receives the new handle, owned by the caller, freed with `podvisor_txn_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `txn` is NULL.
+ *
+ * Blocks: no. Threads: any; a transaction may be built on one thread and run on another, but
+ * not changed while it runs.
+ */
+enum podvisor_error_code podvisor_txn_new(struct podvisor_txn **txn);
+
+/**
+ * Adds a condition on one key.
+ *
+ * - `txn`: borrowed.
+ * - `key`, `key_len`: the key, not empty; copied.
+ * - `target`: a `podvisor_compare_target`.
+ * - `op`: a `podvisor_compare_op`.
+ * - `value`, `value_len`: compared with the key's value for `PODVISOR_COMPARE_VALUE`; ignored
+ *   otherwise (pass NULL, 0). Copied.
+ * - `number`: compared with the key's attribute for the other targets.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `txn` is NULL, or `key` or `value` is NULL with a
+ * non-zero length; `PODVISOR_EINVAL` for an empty key, or a `target` or `op` outside its enum;
+ * `PODVISOR_EHANDLE` for a bad `txn`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_txn_compare(const struct podvisor_txn *txn,
+                                              const uint8_t *key,
+                                              size_t key_len,
+                                              int32_t target,
+                                              int32_t op,
+                                              const uint8_t *value,
+                                              size_t value_len,
+                                              uint64_t number);
+
+/**
+ * Adds a put to one branch.
+ *
+ * - `txn`: borrowed.
+ * - `branch`: a `podvisor_txn_branch`.
+ * - `key`, `value`, `lease`: as for `podvisor_client_put`; copied.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `txn` is NULL, or `key` or `value` is NULL with a
+ * non-zero length; `PODVISOR_EINVAL` for an empty key or a `branch` outside its enum;
+ * `PODVISOR_EHANDLE` for a bad `txn`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_txn_put(const struct podvisor_txn *txn,
+                                          int32_t branch,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          const uint8_t *value,
+                                          size_t value_len,
+                                          uint64_t lease);
+
+/**
+ * Adds a delete of `[key, range_end)` (`key` alone when `range_end` is empty) to one branch.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL`, `PODVISOR_EINVAL` and `PODVISOR_EHANDLE` as for
+ * `podvisor_txn_put`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_txn_delete(const struct podvisor_txn *txn,
+                                             int32_t branch,
+                                             const uint8_t *key,
+                                             size_t key_len,
+                                             const uint8_t *range_end,
+                                             size_t range_end_len);
+
+/**
+ * Runs a transaction. The transaction is not changed and may be run again.
+ *
+ * - `client`, `txn`: borrowed.
+ * - `succeeded`: receives whether every compare held (so the success branch applied); may be
+ *   NULL.
+ * - `revision`: receives the store revision after the transaction; may be NULL.
+ *
+ * Returns `PODVISOR_OK` whichever branch applied; `PODVISOR_ENULL` if `client` or `txn` is
+ * NULL; `PODVISOR_EHANDLE` for a bad handle; `PODVISOR_EINVAL` if the store refuses the
+ * transaction; `PODVISOR_EUNAVAILABLE` or `PODVISOR_ETIMEOUT` as for `podvisor_client_put`.
+ *
+ * Blocks: yes, until a majority of masters has it or the timeout passes. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_txn(const struct podvisor_client *client,
+                                             const struct podvisor_txn *txn,
+                                             bool *succeeded,
+                                             uint64_t *revision);
+
+/**
+ * Frees a transaction. NULL does nothing.
+ *
+ * Ownership: takes `txn`; it must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_txn_free(struct podvisor_txn *txn);
+
+/**
+ * Fills `event` with empty values and sets its `struct_size`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `event` is NULL; `PODVISOR_EINVAL` if
+ * `struct_size` is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_watch_event_init(struct podvisor_watch_event *event,
+                                                   size_t struct_size);
+
+/**
+ * Watches the keys in `[key, range_end)` (`key` alone when `range_end` is empty; `"\0"` for
+ * every key from `key` on). The first batch is an empty one confirming the watch. If the master
+ * serving it fails, the watch resumes on another without losing or repeating a change.
+ *
+ * - `client`: borrowed; the watch keeps working after the client is freed.
+ * - `key`, `range_end`: as for `podvisor_client_range`; copied.
+ * - `start_revision`: the first revision to deliver, or 0 for changes after now.
+ * - `callback`: called with each batch on a library thread; or NULL to poll with
+ *   `podvisor_watch_poll` instead.
+ * - `userdata`: passed to `callback`; libpodvisor never reads or frees it. It must stay valid
+ *   until `podvisor_watch_free` returns.
+ * - `watch`: receives the new handle, owned by the caller, freed with `podvisor_watch_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client` or `watch` is NULL, or `key` is NULL with
+ * a non-zero length; `PODVISOR_EINVAL` for an empty key; `PODVISOR_EHANDLE` for a bad `client`;
+ * `PODVISOR_EOS` if the delivery thread could not start. Errors of the stream itself come to
+ * the callback, or from `podvisor_watch_poll`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_watch(const struct podvisor_client *client,
+                                               const uint8_t *key,
+                                               size_t key_len,
+                                               const uint8_t *range_end,
+                                               size_t range_end_len,
+                                               uint64_t start_revision,
+                                               podvisor_watch_callback callback,
+                                               void *userdata,
+                                               struct podvisor_watch **watch);
+
+/**
+ * Waits for the next batch of a polled watch (one created without a callback).
+ *
+ * - `watch`: borrowed.
+ * - `timeout_ms`: milliseconds to wait at most; 0 to only check, -1 to wait forever.
+ * - `batch`: receives the batch, owned by the caller, freed with `podvisor_watch_batch_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if no batch came in time; `PODVISOR_ECOMPACTED`
+ * if the start revision was compacted away, or another code if the watch ended (then every
+ * later poll gives `PODVISOR_ESTATE`); `PODVISOR_ENULL` if `watch` or `batch` is NULL;
+ * `PODVISOR_EINVAL` for a negative timeout other than -1; `PODVISOR_EHANDLE` for a bad `watch`;
+ * `PODVISOR_ESTATE` for a watch with a callback.
+ *
+ * Blocks: yes, up to the timeout. Threads: any; polls of one watch are serialised.
+ */
+enum podvisor_error_code podvisor_watch_poll(const struct podvisor_watch *watch,
+                                             int64_t timeout_ms,
+                                             struct podvisor_watch_batch **batch);
+
+/**
+ * Frees a watch: it stops, and once this returns its callback is not running and will not be
+ * called again (except when called from that callback: then it returns at once, and the
+ * callback is not called again after it returns). NULL does nothing.
+ *
+ * Ownership: takes `watch`; it must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: until a callback in progress returns (up to 100 ms more for the thread to notice).
+ * Threads: any.
+ */
+enum podvisor_error_code podvisor_watch_free(struct podvisor_watch *watch);
+
+/**
+ * Tells how many changes a batch holds and up to which revision it covers.
+ *
+ * - `batch`: borrowed.
+ * - `len`: receives the number of changes (0 for the batch confirming the watch); may be NULL.
+ * - `revision`: receives the revision up to which every change has been delivered; may be NULL.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `batch` is NULL; `PODVISOR_EHANDLE` for a bad
+ * `batch`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_watch_batch_info(const struct podvisor_watch_batch *batch,
+                                                   size_t *len,
+                                                   uint64_t *revision);
+
+/**
+ * Fills `event` with the change at `index`; its pointers borrow from the batch.
+ *
+ * - `batch`: borrowed.
+ * - `index`: below the length `podvisor_watch_batch_info` gives.
+ * - `event`: initialised with `podvisor_watch_event_init`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `batch` or `event` is NULL; `PODVISOR_EINVAL` for
+ * an index out of range or an unknown `event->struct_size`; `PODVISOR_EHANDLE` for a bad
+ * `batch`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_watch_batch_event(const struct podvisor_watch_batch *batch,
+                                                    size_t index,
+                                                    struct podvisor_watch_event *event);
+
+/**
+ * Frees a batch a poll returned. NULL does nothing. Batches lent to a callback are freed by
+ * libpodvisor.
+ *
+ * Ownership: takes `batch`; it and the pointers its events lent must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_watch_batch_free(struct podvisor_watch_batch *batch);
 
 /**
  * Returns the release version of the loaded library as a string, `"MAJOR.MINOR.PATCH"`.

@@ -12,7 +12,8 @@
 //! - `options`: options structs that start with their size;
 //! - `altstack`: the library threads that call host callbacks;
 //! - [`log`]: the log callback;
-//! - [`vm`]: the VMM, booting a kernel directly.
+//! - [`vm`]: the VMM, booting a kernel directly;
+//! - [`store`]: an embedded master and a client of the replicated store.
 //!
 //! Every `unsafe extern "C"` function here shares one safety contract, stated once instead of in
 //! each: every pointer argument is NULL or valid for the access the header documents, and every
@@ -27,11 +28,16 @@ pub mod error;
 mod handle;
 pub mod log;
 mod options;
+pub mod store;
 pub mod version;
 pub mod vm;
 
 pub use boundary::*;
 pub use error::*;
 pub use log::*;
+pub use store::client::*;
+pub use store::master::*;
+pub use store::txn::*;
+pub use store::watch::*;
 pub use version::*;
 pub use vm::*;

@@ -207,7 +207,7 @@ impl Subscriber for CallbackSubscriber {
         let queued = Queued {
             level: from_tracing(*metadata.level()),
             target: c_text(metadata.target().to_owned()),
-            message: c_text(fields.message + &fields.rest),
+            message: c_text(fields.message + fields.rest.as_str()),
             file: metadata.file().map(|f| c_text(f.to_owned())),
             line: metadata.line().unwrap_or(0),
         };

@@ -193,6 +193,19 @@ fn rust_layouts() -> BTreeMap<&'static str, Layout> {
         }
         podvisor_vm_exit { struct_size, reason, vcpu, rip }
         podvisor_host_info { struct_size, kvm_mode, hardware_assisted, max_vcpus, recommended_vcpus }
+        podvisor_master_options {
+            struct_size, id, cluster_id, data_dir, members, members_len, peer_listen,
+            client_listen, join, tick_ms,
+        }
+        podvisor_client_options { struct_size, endpoints, endpoints_len, cluster_id, timeout_ms }
+        podvisor_kv {
+            struct_size, key, key_len, value, value_len, create_revision, mod_revision, version,
+            lease,
+        }
+        podvisor_watch_event {
+            struct_size, kind, key, key_len, value, value_len, create_revision, mod_revision,
+            version, lease, has_prev_kv, prev_value, prev_value_len,
+        }
     }
 }
 

@@ -5,9 +5,12 @@
  *
  * The environment may name a kernel (PODVISOR_TEST_KERNEL); with it, and a usable KVM, the VM
  * calls are also given a real handle that is then freed. */
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -220,6 +223,357 @@ static void test_vm_handles(const char *kernel) {
     EXPECT(podvisor_vm_free(vm), PODVISOR_EHANDLE, "vm");
 }
 
+/* ---- the store ---------------------------------------------------------------------------- */
+
+static char member_spec[128];
+static char endpoint[64];
+
+static void test_master_options(void) {
+    podvisor_master_options opts;
+    podvisor_master *master = NULL;
+    const char *members[] = {member_spec};
+    const char *null_member[] = {NULL};
+    const char *bad_member[] = {"one=nowhere"};
+    const char *utf8_member[] = {INVALID_UTF8};
+
+    TEST_INIT(podvisor_master_options_init, podvisor_master_options, "opts");
+    EXPECT_OK(podvisor_master_options_init(&opts, sizeof opts));
+    CHECK(opts.cluster_id == 1 && opts.id == 0 && opts.join == 0);
+
+    EXPECT(podvisor_master_start(NULL, &master), PODVISOR_ENULL, "opts");
+    opts.id = 1;
+    opts.members = members;
+    opts.members_len = 1;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_ENULL, "opts->data_dir");
+    opts.data_dir = "";
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EINVAL, "opts->data_dir");
+    opts.data_dir = INVALID_UTF8;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EUTF8, "opts->data_dir");
+    opts.data_dir = long_string;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EINVAL, "opts->data_dir");
+    opts.data_dir = "/nonexistent/podvisor";
+    EXPECT(podvisor_master_start(&opts, NULL), PODVISOR_ENULL, "master");
+    opts.members = NULL;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_ENULL, "opts->members");
+    opts.members = members;
+    opts.members_len = 0;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EINVAL, "opts->members");
+    opts.members_len = 1;
+    opts.members = null_member;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_ENULL, "opts->members");
+    opts.members = bad_member;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EINVAL, "opts->members");
+    opts.members = utf8_member;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EUTF8, "opts->members");
+    opts.members = members;
+    opts.peer_listen = INVALID_UTF8;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EUTF8, "opts->peer_listen");
+    opts.peer_listen = NULL;
+    opts.client_listen = long_string;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EINVAL, "opts->client_listen");
+    opts.client_listen = NULL;
+    opts.id = 0;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EINVAL, "opts->id");
+    opts.id = 7;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EINVAL, NULL);
+    opts.id = 1;
+    opts.struct_size = 1;
+    EXPECT(podvisor_master_start(&opts, &master), PODVISOR_EINVAL, "opts");
+    CHECK(master == NULL);
+}
+
+static void test_client_options(void) {
+    podvisor_client_options opts;
+    podvisor_client *client = NULL;
+    const char *endpoints[] = {endpoint};
+    const char *null_endpoint[] = {NULL};
+    const char *empty_endpoint[] = {""};
+    const char *utf8_endpoint[] = {INVALID_UTF8};
+
+    TEST_INIT(podvisor_client_options_init, podvisor_client_options, "opts");
+    EXPECT_OK(podvisor_client_options_init(&opts, sizeof opts));
+    EXPECT(podvisor_client_connect(NULL, &client), PODVISOR_ENULL, "opts");
+    EXPECT(podvisor_client_connect(&opts, &client), PODVISOR_EINVAL, "opts->endpoints");
+    opts.endpoints_len = 1;
+    EXPECT(podvisor_client_connect(&opts, &client), PODVISOR_ENULL, "opts->endpoints");
+    opts.endpoints = null_endpoint;
+    EXPECT(podvisor_client_connect(&opts, &client), PODVISOR_ENULL, "opts->endpoints");
+    opts.endpoints = empty_endpoint;
+    EXPECT(podvisor_client_connect(&opts, &client), PODVISOR_EINVAL, "opts->endpoints");
+    opts.endpoints = utf8_endpoint;
+    EXPECT(podvisor_client_connect(&opts, &client), PODVISOR_EUTF8, "opts->endpoints");
+    opts.endpoints = endpoints;
+    EXPECT(podvisor_client_connect(&opts, NULL), PODVISOR_ENULL, "client");
+    opts.struct_size = 0;
+    EXPECT(podvisor_client_connect(&opts, &client), PODVISOR_EINVAL, "opts");
+    CHECK(client == NULL);
+}
+
+/* Every call that takes a podvisor_client, given `client`, expecting `want`. */
+static void test_client_calls_with_handle(podvisor_client *client, int want, const char *want_arg) {
+    podvisor_kvs *kvs = NULL;
+    podvisor_watch *watch = NULL;
+    podvisor_txn *txn = NULL;
+    uint64_t id = 0;
+    EXPECT(podvisor_client_put(client, (const uint8_t *)"k", 1, NULL, 0, 0, NULL), want, want_arg);
+    EXPECT(podvisor_client_get(client, (const uint8_t *)"k", 1, &kvs), want, want_arg);
+    EXPECT(podvisor_client_range(client, (const uint8_t *)"k", 1, NULL, 0, 0, &kvs), want, want_arg);
+    EXPECT(podvisor_client_delete(client, (const uint8_t *)"k", 1, NULL, 0, NULL, NULL), want, want_arg);
+    EXPECT(podvisor_client_lease_grant(client, 10, &id), want, want_arg);
+    EXPECT(podvisor_client_lease_keep_alive(client, 1, NULL), want, want_arg);
+    EXPECT(podvisor_client_lease_revoke(client, 1), want, want_arg);
+    EXPECT(podvisor_client_lease_time_to_live(client, 1, &id), want, want_arg);
+    EXPECT(podvisor_client_watch(client, (const uint8_t *)"k", 1, NULL, 0, 0, NULL, NULL, &watch), want, want_arg);
+    EXPECT_OK(podvisor_txn_new(&txn));
+    EXPECT(podvisor_client_txn(client, txn, NULL, NULL), want, want_arg);
+    EXPECT_OK(podvisor_txn_free(txn));
+    CHECK(kvs == NULL && watch == NULL);
+}
+
+/* Every call that takes a key, given a bad one. */
+static void test_key_arguments(podvisor_client *client) {
+    podvisor_kvs *kvs = NULL;
+    podvisor_watch *watch = NULL;
+    podvisor_txn *txn = NULL;
+    const uint8_t *k = (const uint8_t *)"k";
+    EXPECT(podvisor_client_put(client, NULL, 1, NULL, 0, 0, NULL), PODVISOR_ENULL, "key");
+    EXPECT(podvisor_client_put(client, k, 0, NULL, 0, 0, NULL), PODVISOR_EINVAL, "key");
+    EXPECT(podvisor_client_put(client, k, 1, NULL, 3, 0, NULL), PODVISOR_ENULL, "value");
+    EXPECT(podvisor_client_get(client, NULL, 1, &kvs), PODVISOR_ENULL, "key");
+    EXPECT(podvisor_client_get(client, k, 0, &kvs), PODVISOR_EINVAL, "key");
+    EXPECT(podvisor_client_get(client, k, 1, NULL), PODVISOR_ENULL, "kvs");
+    EXPECT(podvisor_client_range(client, NULL, 1, NULL, 0, 0, &kvs), PODVISOR_ENULL, "key");
+    EXPECT(podvisor_client_range(client, k, 1, NULL, 2, 0, &kvs), PODVISOR_ENULL, "range_end");
+    EXPECT(podvisor_client_range(client, k, 1, NULL, 0, 0, NULL), PODVISOR_ENULL, "kvs");
+    EXPECT(podvisor_client_delete(client, k, 0, NULL, 0, NULL, NULL), PODVISOR_EINVAL, "key");
+    EXPECT(podvisor_client_delete(client, k, 1, NULL, 1, NULL, NULL), PODVISOR_ENULL, "range_end");
+    EXPECT(podvisor_client_lease_grant(client, 10, NULL), PODVISOR_ENULL, "id");
+    EXPECT(podvisor_client_lease_grant(client, 0, NULL), PODVISOR_ENULL, "id");
+    EXPECT(podvisor_client_lease_time_to_live(client, 1, NULL), PODVISOR_ENULL, "remaining_ms");
+    EXPECT(podvisor_client_watch(client, NULL, 1, NULL, 0, 0, NULL, NULL, &watch), PODVISOR_ENULL, "key");
+    EXPECT(podvisor_client_watch(client, k, 0, NULL, 0, 0, NULL, NULL, &watch), PODVISOR_EINVAL, "key");
+    EXPECT(podvisor_client_watch(client, k, 1, NULL, 0, 0, NULL, NULL, NULL), PODVISOR_ENULL, "watch");
+    EXPECT(podvisor_client_txn(client, NULL, NULL, NULL), PODVISOR_ENULL, "txn");
+
+    EXPECT(podvisor_txn_new(NULL), PODVISOR_ENULL, "txn");
+    EXPECT_OK(podvisor_txn_new(&txn));
+    EXPECT(podvisor_txn_compare(NULL, k, 1, 0, 0, NULL, 0, 0), PODVISOR_ENULL, "txn");
+    EXPECT(podvisor_txn_compare(txn, NULL, 1, 0, 0, NULL, 0, 0), PODVISOR_ENULL, "key");
+    EXPECT(podvisor_txn_compare(txn, k, 0, 0, 0, NULL, 0, 0), PODVISOR_EINVAL, "key");
+    EXPECT(podvisor_txn_compare(txn, k, 1, 0, 0, NULL, 4, 0), PODVISOR_ENULL, "value");
+    EXPECT(podvisor_txn_compare(txn, k, 1, 5, 0, NULL, 0, 0), PODVISOR_EINVAL, "target");
+    EXPECT(podvisor_txn_compare(txn, k, 1, -1, 0, NULL, 0, 0), PODVISOR_EINVAL, "target");
+    EXPECT(podvisor_txn_compare(txn, k, 1, 1, 4, NULL, 0, 0), PODVISOR_EINVAL, "op");
+    EXPECT(podvisor_txn_put(NULL, 1, k, 1, NULL, 0, 0), PODVISOR_ENULL, "txn");
+    EXPECT(podvisor_txn_put(txn, 2, k, 1, NULL, 0, 0), PODVISOR_EINVAL, "branch");
+    EXPECT(podvisor_txn_put(txn, 1, NULL, 1, NULL, 0, 0), PODVISOR_ENULL, "key");
+    EXPECT(podvisor_txn_put(txn, 1, k, 1, NULL, 1, 0), PODVISOR_ENULL, "value");
+    EXPECT(podvisor_txn_delete(NULL, 1, k, 1, NULL, 0), PODVISOR_ENULL, "txn");
+    EXPECT(podvisor_txn_delete(txn, -3, k, 1, NULL, 0), PODVISOR_EINVAL, "branch");
+    EXPECT(podvisor_txn_delete(txn, 0, k, 0, NULL, 0), PODVISOR_EINVAL, "key");
+    EXPECT(podvisor_txn_delete(txn, 0, k, 1, NULL, 9), PODVISOR_ENULL, "range_end");
+    EXPECT(podvisor_client_txn(NULL, txn, NULL, NULL), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_client_txn(client, (podvisor_txn *)client, NULL, NULL), PODVISOR_EHANDLE, "txn");
+    EXPECT(podvisor_txn_free((podvisor_txn *)client), PODVISOR_EHANDLE, "txn");
+    EXPECT_OK(podvisor_txn_free(txn));
+    EXPECT(podvisor_txn_put(txn, 1, k, 1, NULL, 0, 0), PODVISOR_EHANDLE, "txn");
+    EXPECT(podvisor_txn_free(txn), PODVISOR_EHANDLE, "txn");
+    EXPECT_OK(podvisor_txn_free(NULL));
+}
+
+static void test_results(podvisor_client *client) {
+    /* Keys and values are bytes: an embedded NUL is kept. */
+    const uint8_t key[] = {'p', 0, 'k'};
+    const uint8_t value[] = {'v', 0, 'v', 0};
+    podvisor_kvs *kvs = NULL;
+    podvisor_kv kv;
+    size_t len = 0;
+    uint64_t revision = 0;
+    bool more = true;
+
+    TEST_INIT(podvisor_kv_init, podvisor_kv, "kv");
+    EXPECT_OK(podvisor_kv_init(&kv, sizeof kv));
+    EXPECT_OK(podvisor_client_put(client, key, sizeof key, value, sizeof value, 0, &revision));
+    CHECK(revision > 0);
+    EXPECT(podvisor_client_get(client, (const uint8_t *)"missing", 7, &kvs), PODVISOR_ENOTFOUND, NULL);
+    CHECK(kvs == NULL);
+    EXPECT_OK(podvisor_client_get(client, key, sizeof key, &kvs));
+    EXPECT(podvisor_kvs_info(NULL, &len, NULL, NULL), PODVISOR_ENULL, "kvs");
+    EXPECT_OK(podvisor_kvs_info(kvs, &len, &revision, &more));
+    CHECK(len == 1 && !more);
+    EXPECT_OK(podvisor_kvs_info(kvs, NULL, NULL, NULL));
+    EXPECT(podvisor_kvs_at(NULL, 0, &kv), PODVISOR_ENULL, "kvs");
+    EXPECT(podvisor_kvs_at(kvs, 0, NULL), PODVISOR_ENULL, "kv");
+    EXPECT(podvisor_kvs_at(kvs, 1, &kv), PODVISOR_EINVAL, "index");
+    EXPECT(podvisor_kvs_at(kvs, SIZE_MAX, &kv), PODVISOR_EINVAL, "index");
+    kv.struct_size = 5;
+    EXPECT(podvisor_kvs_at(kvs, 0, &kv), PODVISOR_EINVAL, "kv");
+    EXPECT_OK(podvisor_kv_init(&kv, sizeof kv));
+    EXPECT_OK(podvisor_kvs_at(kvs, 0, &kv));
+    CHECK(kv.key_len == sizeof key && memcmp(kv.key, key, sizeof key) == 0);
+    CHECK(kv.value_len == sizeof value && memcmp(kv.value, value, sizeof value) == 0);
+    CHECK(kv.version == 1 && kv.lease == 0);
+    EXPECT(podvisor_kvs_at((podvisor_kvs *)client, 0, &kv), PODVISOR_EHANDLE, "kvs");
+    EXPECT(podvisor_kvs_free((podvisor_kvs *)client), PODVISOR_EHANDLE, "kvs");
+    EXPECT_OK(podvisor_kvs_free(kvs));
+    EXPECT(podvisor_kvs_info(kvs, &len, NULL, NULL), PODVISOR_EHANDLE, "kvs");
+    EXPECT(podvisor_kvs_at(kvs, 0, &kv), PODVISOR_EHANDLE, "kvs");
+    EXPECT(podvisor_kvs_free(kvs), PODVISOR_EHANDLE, "kvs");
+    EXPECT_OK(podvisor_kvs_free(NULL));
+
+    /* A very long key and value go through. */
+    EXPECT_OK(podvisor_client_put(client, (const uint8_t *)long_string, 4096,
+                                  (const uint8_t *)long_string, PODVISOR_MAX_STRING_LEN, 0, NULL));
+    EXPECT_OK(podvisor_client_range(client, (const uint8_t *)"a", 1, (const uint8_t *)"b", 1, 0, &kvs));
+    EXPECT_OK(podvisor_kvs_info(kvs, &len, NULL, NULL));
+    CHECK(len == 1);
+    EXPECT_OK(podvisor_kvs_free(kvs));
+
+    /* Leases: unknown ids are not found. */
+    EXPECT(podvisor_client_lease_keep_alive(client, 0xdead, NULL), PODVISOR_ENOTFOUND, NULL);
+    EXPECT(podvisor_client_lease_revoke(client, 0xdead), PODVISOR_ENOTFOUND, NULL);
+    EXPECT(podvisor_client_lease_time_to_live(client, 0xdead, &revision), PODVISOR_ENOTFOUND, NULL);
+    EXPECT(podvisor_client_lease_grant(client, 0, &revision), PODVISOR_EINVAL, "ttl_secs");
+}
+
+static void on_watch(const podvisor_watch_batch *batch, podvisor_error_code status,
+                     const char *message, void *userdata) {
+    (void)batch;
+    (void)status;
+    (void)message;
+    (void)userdata;
+}
+
+static void test_watch_arguments(podvisor_client *client) {
+    podvisor_watch *watch = NULL;
+    podvisor_watch *pushed = NULL;
+    podvisor_watch_batch *batch = NULL;
+    podvisor_watch_event event;
+    size_t len = 9;
+    uint64_t revision = 0;
+    const uint8_t *k = (const uint8_t *)"w";
+
+    TEST_INIT(podvisor_watch_event_init, podvisor_watch_event, "event");
+    EXPECT_OK(podvisor_watch_event_init(&event, sizeof event));
+    EXPECT_OK(podvisor_client_watch(client, k, 1, NULL, 0, 0, NULL, NULL, &watch));
+    EXPECT(podvisor_watch_poll(NULL, 0, &batch), PODVISOR_ENULL, "watch");
+    EXPECT(podvisor_watch_poll(watch, 0, NULL), PODVISOR_ENULL, "batch");
+    EXPECT(podvisor_watch_poll(watch, -2, &batch), PODVISOR_EINVAL, "timeout_ms");
+    EXPECT(podvisor_watch_poll((podvisor_watch *)client, 0, &batch), PODVISOR_EHANDLE, "watch");
+    /* The first batch confirms the watch; then the put arrives. */
+    EXPECT_OK(podvisor_watch_poll(watch, 10000, &batch));
+    EXPECT_OK(podvisor_watch_batch_info(batch, &len, NULL));
+    CHECK(len == 0);
+    EXPECT_OK(podvisor_watch_batch_free(batch));
+    EXPECT(podvisor_watch_poll(watch, 0, &batch), PODVISOR_ETIMEOUT, NULL);
+    EXPECT_OK(podvisor_client_put(client, k, 1, (const uint8_t *)"x", 1, 0, NULL));
+    EXPECT_OK(podvisor_watch_poll(watch, 10000, &batch));
+    EXPECT(podvisor_watch_batch_info(NULL, &len, NULL), PODVISOR_ENULL, "batch");
+    EXPECT(podvisor_watch_batch_info((podvisor_watch_batch *)watch, &len, NULL), PODVISOR_EHANDLE, "batch");
+    EXPECT_OK(podvisor_watch_batch_info(batch, &len, &revision));
+    CHECK(len == 1 && revision > 0);
+    EXPECT(podvisor_watch_batch_event(NULL, 0, &event), PODVISOR_ENULL, "batch");
+    EXPECT(podvisor_watch_batch_event(batch, 0, NULL), PODVISOR_ENULL, "event");
+    EXPECT(podvisor_watch_batch_event(batch, 1, &event), PODVISOR_EINVAL, "index");
+    event.struct_size = 0;
+    EXPECT(podvisor_watch_batch_event(batch, 0, &event), PODVISOR_EINVAL, "event");
+    EXPECT_OK(podvisor_watch_event_init(&event, sizeof event));
+    EXPECT_OK(podvisor_watch_batch_event(batch, 0, &event));
+    CHECK(event.kind == PODVISOR_EVENT_PUT && event.key_len == 1 && event.key[0] == 'w');
+    CHECK(event.value_len == 1 && event.value[0] == 'x');
+    EXPECT(podvisor_watch_batch_free((podvisor_watch_batch *)watch), PODVISOR_EHANDLE, "batch");
+    EXPECT_OK(podvisor_watch_batch_free(batch));
+    EXPECT(podvisor_watch_batch_event(batch, 0, &event), PODVISOR_EHANDLE, "batch");
+    EXPECT(podvisor_watch_batch_free(batch), PODVISOR_EHANDLE, "batch");
+    EXPECT_OK(podvisor_watch_batch_free(NULL));
+
+    /* A watch with a callback cannot be polled. */
+    EXPECT_OK(podvisor_client_watch(client, k, 1, NULL, 0, 0, on_watch, NULL, &pushed));
+    EXPECT(podvisor_watch_poll(pushed, 0, &batch), PODVISOR_ESTATE, NULL);
+    EXPECT_OK(podvisor_watch_free(pushed));
+
+    EXPECT(podvisor_watch_free((podvisor_watch *)client), PODVISOR_EHANDLE, "watch");
+    EXPECT_OK(podvisor_watch_free(watch));
+    EXPECT(podvisor_watch_poll(watch, 0, &batch), PODVISOR_EHANDLE, "watch");
+    EXPECT(podvisor_watch_free(watch), PODVISOR_EHANDLE, "watch");
+    EXPECT_OK(podvisor_watch_free(NULL));
+}
+
+static void test_store(void) {
+    char data_dir[] = "/tmp/podvisor-bad-args-XXXXXX";
+    int port = 20000 + (int)(getpid() % 20000);
+    int not_a_handle = 0;
+    podvisor_master_options mopts;
+    podvisor_client_options copts;
+    podvisor_master *master = NULL;
+    podvisor_client *client = NULL;
+    const char *members[1];
+    const char *endpoints[1];
+    char *addr = NULL;
+    bool leader = false;
+    int i;
+
+    snprintf(member_spec, sizeof member_spec, "1=127.0.0.1:%d,127.0.0.1:%d", port, port + 1);
+    snprintf(endpoint, sizeof endpoint, "127.0.0.1:%d", port + 1);
+    members[0] = member_spec;
+    endpoints[0] = endpoint;
+    test_master_options();
+    test_client_options();
+
+    CHECK(mkdtemp(data_dir) != NULL);
+    EXPECT_OK(podvisor_master_options_init(&mopts, sizeof mopts));
+    mopts.id = 1;
+    mopts.data_dir = data_dir;
+    mopts.members = members;
+    mopts.members_len = 1;
+    EXPECT_OK(podvisor_master_start(&mopts, &master));
+    if (master == NULL) {
+        return;
+    }
+    EXPECT(podvisor_master_client_addr(NULL, &addr), PODVISOR_ENULL, "master");
+    EXPECT(podvisor_master_client_addr(master, NULL), PODVISOR_ENULL, "addr");
+    EXPECT_OK(podvisor_master_client_addr(master, &addr));
+    CHECK(addr != NULL && strcmp(addr, endpoint) == 0);
+    podvisor_free(addr);
+    EXPECT(podvisor_master_is_leader(NULL, &leader), PODVISOR_ENULL, "master");
+    EXPECT(podvisor_master_is_leader(master, NULL), PODVISOR_ENULL, "leader");
+    for (i = 0; i < 200 && !leader; i++) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        EXPECT_OK(podvisor_master_is_leader(master, &leader));
+        nanosleep(&pause, NULL);
+    }
+    CHECK(leader);
+
+    EXPECT_OK(podvisor_client_options_init(&copts, sizeof copts));
+    copts.endpoints = endpoints;
+    copts.endpoints_len = 1;
+    EXPECT_OK(podvisor_client_connect(&copts, &client));
+
+    test_client_calls_with_handle(NULL, PODVISOR_ENULL, "client");
+    test_client_calls_with_handle((podvisor_client *)&not_a_handle, PODVISOR_EHANDLE, "client");
+    test_client_calls_with_handle((podvisor_client *)master, PODVISOR_EHANDLE, "client");
+    test_key_arguments(client);
+    test_results(client);
+    test_watch_arguments(client);
+
+    EXPECT(podvisor_master_stop((podvisor_master *)client), PODVISOR_EHANDLE, "master");
+    EXPECT(podvisor_master_free((podvisor_master *)client), PODVISOR_EHANDLE, "master");
+    EXPECT(podvisor_client_free((podvisor_client *)master), PODVISOR_EHANDLE, "client");
+    EXPECT_OK(podvisor_client_free(client));
+    test_client_calls_with_handle(client, PODVISOR_EHANDLE, "client");
+    EXPECT(podvisor_client_free(client), PODVISOR_EHANDLE, "client");
+    EXPECT_OK(podvisor_client_free(NULL));
+
+    EXPECT(podvisor_master_stop(NULL), PODVISOR_ENULL, "master");
+    EXPECT_OK(podvisor_master_stop(master));
+    EXPECT(podvisor_master_stop(master), PODVISOR_ESTATE, NULL);
+    EXPECT(podvisor_master_is_leader(master, &leader), PODVISOR_ESTATE, NULL);
+    EXPECT_OK(podvisor_master_free(master));
+    EXPECT(podvisor_master_client_addr(master, &addr), PODVISOR_EHANDLE, "master");
+    EXPECT(podvisor_master_free(master), PODVISOR_EHANDLE, "master");
+    EXPECT_OK(podvisor_master_free(NULL));
+}
+
 int main(void) {
     const char *kernel = getenv("PODVISOR_TEST_KERNEL");
     long_string = malloc(PODVISOR_MAX_STRING_LEN + 2);
@@ -232,6 +586,7 @@ int main(void) {
     test_host_probe();
     test_vm_start(kernel);
     test_vm_handles(kernel);
+    test_store();
 
     free(long_string);
     CHECK_DONE("bad_args");
