@@ -76,14 +76,41 @@ impl LogWriter {
                 Some(t) => (t, "F"),
                 None => (line, "P"),
             };
-            buf.extend_from_slice(format!("{time} {name} {tag} ").as_bytes());
-            buf.extend_from_slice(text);
-            buf.push(b'\n');
+            let prefix = format!("{time} {name} ");
+            // A line too long for one file is cut into partial records that each fit.
+            let room = (self.policy.max_bytes as usize)
+                .saturating_sub(prefix.len() + 3)
+                .max(1);
+            let mut pieces = text.chunks(room).peekable();
+            if pieces.peek().is_none() {
+                self.append(&mut buf, &prefix, tag, b"")?;
+            }
+            while let Some(piece) = pieces.next() {
+                let piece_tag = if pieces.peek().is_some() { "P" } else { tag };
+                self.append(&mut buf, &prefix, piece_tag, piece)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Writes one record, rotating first if it would not fit in the current file.
+    fn append(
+        &mut self,
+        buf: &mut Vec<u8>,
+        prefix: &str,
+        tag: &str,
+        text: &[u8],
+    ) -> io::Result<()> {
+        buf.clear();
+        buf.extend_from_slice(prefix.as_bytes());
+        buf.extend_from_slice(tag.as_bytes());
+        buf.push(b' ');
+        buf.extend_from_slice(text);
+        buf.push(b'\n');
         if self.size > 0 && self.size + buf.len() as u64 > self.policy.max_bytes {
             self.rotate()?;
         }
-        self.file.write_all(&buf)?;
+        self.file.write_all(buf)?;
         self.size += buf.len() as u64;
         Ok(())
     }
@@ -157,7 +184,9 @@ impl LogFollower {
     pub fn read_available(&mut self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         if self.file.is_none() {
-            match File::open(&self.path) {
+            // The beginning of the log is its oldest rotated file, if any.
+            let first = self.oldest_rotated().unwrap_or_else(|| self.path.clone());
+            match File::open(first) {
                 Ok(f) => {
                     self.inode = f.metadata()?.ino();
                     self.file = Some(f);
@@ -168,15 +197,84 @@ impl LogFollower {
         }
         let file = self.file.as_mut().expect("opened above");
         file.read_to_end(&mut out)?;
-        // A rotation renamed our file away: finish it, then continue with the new one.
-        if let Ok(m) = fs::metadata(&self.path)
-            && m.ino() != self.inode
-        {
-            file.read_to_end(&mut out)?;
-            self.file = None;
-            out.extend(self.read_available()?);
+
+        // Rotations renamed our file away: it was drained above through its descriptor; go on
+        // with the file written after it, until the current one.
+        // A rotation renamed our file away: it was drained above through its descriptor; go on
+        // with the file written after it, found by inode since names shift as files rotate,
+        // until the current one.
+        for _ in 0..64 {
+            match fs::metadata(&self.path) {
+                Ok(m) if m.ino() != self.inode => {}
+                _ => break,
+            }
+            if let Some(mut f) = self.open_next()? {
+                self.inode = f.metadata()?.ino();
+                f.read_to_end(&mut out)?;
+                self.file = Some(f);
+            }
         }
         Ok(out)
+    }
+
+    fn numbered(&self, n: u32) -> PathBuf {
+        PathBuf::from(format!("{}.{n}", self.path.display()))
+    }
+
+    /// The files of the log, newest first: the current one, then `.1`, `.2`, ... A rotation in
+    /// progress leaves one gap in the numbers, so the scan stops at the second missing one.
+    fn chain(&self) -> Vec<(PathBuf, u64)> {
+        let mut chain = Vec::new();
+        if let Ok(m) = fs::metadata(&self.path) {
+            chain.push((self.path.clone(), m.ino()));
+        }
+        let mut missing = 0;
+        for n in 1.. {
+            match fs::metadata(self.numbered(n)) {
+                Ok(m) => {
+                    missing = 0;
+                    if chain.last().is_none_or(|(_, ino)| *ino != m.ino()) {
+                        chain.push((self.numbered(n), m.ino()));
+                    }
+                }
+                Err(_) if missing == 0 => missing = 1,
+                Err(_) => break,
+            }
+        }
+        chain
+    }
+
+    /// The oldest rotated file, if any.
+    fn oldest_rotated(&self) -> Option<PathBuf> {
+        let chain = self.chain();
+        (chain.len() > 1).then(|| chain[chain.len() - 1].0.clone())
+    }
+
+    /// Opens the file written right after the one we hold (the oldest one left when ours was
+    /// dropped), or `None` when it vanished before it could be opened.
+    fn open_next(&self) -> io::Result<Option<File>> {
+        let chain = self.chain();
+        let want = match chain.iter().position(|(_, ino)| *ino == self.inode) {
+            Some(0) => return Ok(None),
+            Some(k) => chain[k - 1].1,
+            None => match chain.last() {
+                Some((_, ino)) => *ino,
+                None => return Ok(None),
+            },
+        };
+        for _ in 0..8 {
+            for (path, ino) in self.chain() {
+                if ino != want {
+                    continue;
+                }
+                if let Ok(f) = File::open(&path)
+                    && f.metadata()?.ino() == want
+                {
+                    return Ok(Some(f));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Waits up to `timeout` for new lines.

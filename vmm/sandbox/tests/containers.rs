@@ -262,3 +262,60 @@ fn two_containers_share_the_pod_sandbox() {
     );
     sb.destroy().unwrap();
 }
+
+#[test]
+fn container_log_is_bounded_rotated_and_followed_live() {
+    let mut config = podvisor_sandbox::SandboxConfig::new(
+        "logs",
+        podvisor_sandbox::Isolation::Namespaces,
+        state_dir(),
+        agent(),
+    );
+    // Small files, enough of them to keep all of the output: the follower must cross rotations.
+    config.logs = podvisor_sandbox::LogPolicy {
+        max_bytes: 16 << 10,
+        max_files: 8,
+    };
+    let sb = podvisor_sandbox::Sandbox::create(config).unwrap();
+    let script = "i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done";
+    let rx = sb.subscribe(&ProcessRef::main("c"));
+    sb.create_container(&container("c", &["sh", "-c", script]))
+        .unwrap();
+    let mut follower = sb.follow_log("c");
+    sb.start("c").unwrap();
+
+    // Follow while the container writes, across rotations, until its last line arrives.
+    let mut seen = String::new();
+    let deadline = Instant::now() + LONG;
+    while !seen.contains(" stdout F line1999\n") && Instant::now() < deadline {
+        seen.push_str(&String::from_utf8_lossy(
+            &follower.next_chunk(Duration::from_millis(100)).unwrap(),
+        ));
+    }
+    assert_eq!(collect(&rx, LONG).status, Some(ExitStatus::Code(0)));
+    let lines: Vec<&str> = seen
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    let want: Vec<String> = (0..2000).map(|i| format!("line{i}")).collect();
+    let first_bad = lines.iter().zip(&want).position(|(a, b)| a != b);
+    assert!(
+        lines == want,
+        "followed {} lines, first out of order at {first_bad:?}",
+        lines.len()
+    );
+
+    let log = sb.log_path("c");
+    for suffix in ["", ".1", ".2", ".3", ".4"] {
+        let p = format!("{}{suffix}", log.display());
+        assert!(
+            std::fs::metadata(&p).unwrap().len() <= 16 << 10,
+            "{p} over its bound"
+        );
+    }
+    assert!(
+        !std::path::Path::new(&format!("{}.9", log.display())).exists(),
+        "more than 8 rotated files"
+    );
+    sb.destroy().unwrap();
+}

@@ -194,6 +194,45 @@ mod tests {
     }
 
     #[test]
+    fn test_decoding_arbitrary_bytes_never_panics() {
+        // A small deterministic fuzz loop over what a peer could send: random lengths and
+        // bodies, and mutations of valid frames.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut valid = Vec::new();
+        let msg = HostMessage::Request {
+            id: 7,
+            request: Request::Stats {
+                container: "c".into(),
+            },
+        };
+        FrameWriter::new(&mut valid).write(&msg).unwrap();
+        for round in 0..20_000 {
+            let mut wire = if round % 2 == 0 {
+                let len = (next() % 64) as usize;
+                let mut w = (len as u32).to_be_bytes().to_vec();
+                w.extend((0..len).map(|_| next() as u8));
+                w
+            } else {
+                let mut w = valid.clone();
+                let at = 4 + (next() as usize % (w.len() - 4));
+                w[at] = next() as u8;
+                w
+            };
+            wire.truncate(wire.len() - (next() % 3) as usize);
+            let mut r = FrameReader::new(wire.as_slice());
+            let _ = r.read::<HostMessage>();
+            let mut r = FrameReader::new(wire.as_slice());
+            let _ = r.read::<crate::protocol::AgentMessage>();
+        }
+    }
+
+    #[test]
     fn test_frame_fails_when_length_exceeds_limit() {
         let wire = (u32::MAX).to_be_bytes();
         let mut r = FrameReader::new(&wire[..]);
