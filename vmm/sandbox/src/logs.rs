@@ -184,16 +184,15 @@ impl LogFollower {
     pub fn read_available(&mut self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         if self.file.is_none() {
-            // The beginning of the log is its oldest rotated file, if any.
-            let first = self.oldest_rotated().unwrap_or_else(|| self.path.clone());
-            match File::open(first) {
-                Ok(f) => {
-                    self.inode = f.metadata()?.ino();
-                    self.file = Some(f);
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-                Err(e) => return Err(e),
-            }
+            // The beginning of the log is its oldest file, found by inode as names shift.
+            let Some(&(_, oldest)) = self.chain().last() else {
+                return Ok(out);
+            };
+            let Some(f) = self.open_inode(oldest)? else {
+                return Ok(out);
+            };
+            self.inode = oldest;
+            self.file = Some(f);
         }
         let file = self.file.as_mut().expect("opened above");
         file.read_to_end(&mut out)?;
@@ -244,12 +243,6 @@ impl LogFollower {
         chain
     }
 
-    /// The oldest rotated file, if any.
-    fn oldest_rotated(&self) -> Option<PathBuf> {
-        let chain = self.chain();
-        (chain.len() > 1).then(|| chain[chain.len() - 1].0.clone())
-    }
-
     /// Opens the file written right after the one we hold (the oldest one left when ours was
     /// dropped), or `None` when it vanished before it could be opened.
     fn open_next(&self) -> io::Result<Option<File>> {
@@ -262,6 +255,11 @@ impl LogFollower {
                 None => return Ok(None),
             },
         };
+        self.open_inode(want)
+    }
+
+    /// Opens the file of the log with inode `want`, wherever rotation has moved it.
+    fn open_inode(&self, want: u64) -> io::Result<Option<File>> {
         for _ in 0..8 {
             for (path, ino) in self.chain() {
                 if ino != want {
