@@ -67,6 +67,8 @@ pub struct Allocation {
     pub address: Ipv4Addr,
     /// Who holds it (`Pod/default/web@<uid>`).
     pub owner: String,
+    /// The store revision at which it was allocated.
+    pub revision: u64,
 }
 
 /// Every allocation of `pool`, with the store revision of the read.
@@ -87,6 +89,7 @@ pub fn allocations(client: &Client, pool: &str) -> Result<(Vec<Allocation>, u64)
             Some(Allocation {
                 address: text.parse().ok()?,
                 owner: String::from_utf8_lossy(&kv.value).into_owned(),
+                revision: kv.mod_revision,
             })
         })
         .collect();

@@ -18,6 +18,8 @@ pub fn owner_id(obj: &Object) -> String {
 }
 
 pub(super) fn reconcile(registry: &Registry, snap: &Snapshot) -> Result<(), ControllerError> {
+    // Free first, so that an address whose owner is gone is there for the next allocation.
+    release_orphans(registry, snap)?;
     let workload = |wanted: &str| pick_pool(&snap.pools, PoolPurpose::Workload, wanted);
     for pod in &snap.pods {
         if pod.spec.node_name.is_empty()
@@ -73,7 +75,7 @@ pub(super) fn reconcile(registry: &Registry, snap: &Snapshot) -> Result<(), Cont
             }
         })?;
     }
-    release_orphans(registry, snap)
+    Ok(())
 }
 
 /// The pool named `wanted`, or the first pool of `purpose` by name.
@@ -174,6 +176,7 @@ fn allocated(ok: bool, reason: &str, generation: u64) -> Condition {
 }
 
 /// Releases every address whose owner no longer exists (deleted, or recreated with a new uid).
+/// Allocations newer than the snapshot are left alone: their owner may be newer too.
 fn release_orphans(registry: &Registry, snap: &Snapshot) -> Result<(), ControllerError> {
     let mut owners: BTreeSet<String> = BTreeSet::new();
     owners.extend(snap.pods.iter().map(|p| owner_id(&Object::Pod(p.clone()))));
@@ -193,7 +196,10 @@ fn release_orphans(registry: &Registry, snap: &Snapshot) -> Result<(), Controlle
             Err(IpamError::Store(e)) => return Err(ControllerError::Store(e)),
             Err(_) => continue,
         };
-        for a in taken.iter().filter(|a| !owners.contains(&a.owner)) {
+        let orphans = taken
+            .iter()
+            .filter(|a| a.revision < snap.revision && !owners.contains(&a.owner));
+        for a in orphans {
             match ipam::release(registry.client(), &pool.metadata.name, a.address, &a.owner) {
                 Ok(_) => {
                     tracing::info!(address = %a.address, owner = %a.owner, "released address of a deleted object")

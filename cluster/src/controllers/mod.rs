@@ -179,44 +179,62 @@ pub(crate) struct Snapshot {
     pub vms: Vec<crate::objects::VirtualMachine>,
     pub pools: Vec<crate::objects::IpPool>,
     pub services: Vec<crate::objects::Service>,
+    /// The earliest store revision among the reads: anything written after it may belong to
+    /// objects this snapshot does not show.
+    pub revision: u64,
 }
 
 impl Snapshot {
     fn read(registry: &Registry) -> Result<Snapshot, ControllerError> {
-        let list = |kind| registry.list(kind, None).map(|(objects, _)| objects);
-        let mut snap = Snapshot {
-            nodes: Vec::new(),
-            pods: Vec::new(),
-            vms: Vec::new(),
-            pools: Vec::new(),
-            services: Vec::new(),
+        let mut revision = u64::MAX;
+        let mut list = |kind| -> Result<Vec<Object>, ControllerError> {
+            let (objects, rev) = registry.list(kind, None)?;
+            revision = revision.min(rev);
+            Ok(objects)
         };
-        for obj in list(Kind::Node)? {
-            if let Object::Node(n) = obj {
-                snap.nodes.push(n);
-            }
-        }
-        for obj in list(Kind::Pod)? {
-            if let Object::Pod(p) = obj {
-                snap.pods.push(p);
-            }
-        }
-        for obj in list(Kind::VirtualMachine)? {
-            if let Object::VirtualMachine(v) = obj {
-                snap.vms.push(v);
-            }
-        }
-        for obj in list(Kind::IPPool)? {
-            if let Object::IPPool(p) = obj {
-                snap.pools.push(p);
-            }
-        }
-        for obj in list(Kind::Service)? {
-            if let Object::Service(s) = obj {
-                snap.services.push(s);
-            }
-        }
-        Ok(snap)
+        let nodes = list(Kind::Node)?;
+        let pods = list(Kind::Pod)?;
+        let vms = list(Kind::VirtualMachine)?;
+        let pools = list(Kind::IPPool)?;
+        let services = list(Kind::Service)?;
+        Ok(Snapshot {
+            nodes: nodes
+                .into_iter()
+                .filter_map(|o| match o {
+                    Object::Node(n) => Some(n),
+                    _ => None,
+                })
+                .collect(),
+            pods: pods
+                .into_iter()
+                .filter_map(|o| match o {
+                    Object::Pod(p) => Some(p),
+                    _ => None,
+                })
+                .collect(),
+            vms: vms
+                .into_iter()
+                .filter_map(|o| match o {
+                    Object::VirtualMachine(v) => Some(v),
+                    _ => None,
+                })
+                .collect(),
+            pools: pools
+                .into_iter()
+                .filter_map(|o| match o {
+                    Object::IPPool(p) => Some(p),
+                    _ => None,
+                })
+                .collect(),
+            services: services
+                .into_iter()
+                .filter_map(|o| match o {
+                    Object::Service(s) => Some(s),
+                    _ => None,
+                })
+                .collect(),
+            revision,
+        })
     }
 }
 

@@ -70,7 +70,8 @@ pub struct ControlPlane {
     pub members: Vec<Member>,
     masters: Vec<Option<Master>>,
     controllers: Vec<Option<Controllers>>,
-    dir: PathBuf,
+    /// This plane's own directory; its nodes keep their state below it.
+    pub dir: PathBuf,
     pub controller_config: ControllerConfig,
 }
 
@@ -171,11 +172,17 @@ impl Drop for ControlPlane {
     }
 }
 
+/// The state directory of node `name` of `plane`: each test's nodes have their own, since a
+/// starting node agent removes the sandboxes it finds there.
+pub fn node_dir(plane: &ControlPlane, name: &str) -> PathBuf {
+    plane.dir.join("nodes").join(name)
+}
+
 /// Starts a node agent that runs namespace sandboxes without a pod network.
 pub fn node_agent(plane: &ControlPlane, name: &str, max_pods: u32) -> NodeAgent {
     let mut cfg = NodeAgentConfig::new(
         name,
-        scratch().join("nodes").join(name),
+        node_dir(plane, name),
         agent_binary(),
         scratch().to_path_buf(),
     );
