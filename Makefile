@@ -62,6 +62,7 @@ test-cluster: deps
 # static and shared library, and the Go package's tests.
 test-ffi: deps
 	$(CARGO) test -p podvisor-ffi
+	CARGO=$(CARGO) examples/go/test.sh
 
 # Regenerates include/podvisor.h and appends new symbols to ffi/abi/symbols.txt.
 header:

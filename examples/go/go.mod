@@ -1,0 +1,3 @@
+module podvisor.example/go
+
+go 1.19

@@ -1,0 +1,16 @@
+// The C side of the Go callbacks: libpodvisor calls these on its own threads (each with an
+// alternate signal stack), and they hand over to the exported Go functions. They exist because
+// a Go export cannot take const pointers, and a file with //export may not define C functions.
+#include <stdint.h>
+
+#include "podvisor.h"
+#include "_cgo_export.h"
+
+void podvisor_go_log_trampoline(const podvisor_log_record *record, void *userdata) {
+    goLogCallback((podvisor_log_record *)record, (uintptr_t)userdata);
+}
+
+void podvisor_go_watch_trampoline(const podvisor_watch_batch *batch, podvisor_error_code status,
+                                  const char *message, void *userdata) {
+    goWatchCallback((podvisor_watch_batch *)batch, status, (char *)message, (uintptr_t)userdata);
+}
