@@ -109,7 +109,8 @@ pub struct Sandbox {
     id: String,
     dir: PathBuf,
     client: AgentClient,
-    instance: Option<Box<dyn Instance>>,
+    /// Taken once, by teardown; behind a lock so that a `Sandbox` can be shared across threads.
+    instance: Mutex<Option<Box<dyn Instance>>>,
     network: Option<SandboxNetwork>,
     logs: Logs,
     log_policy: LogPolicy,
@@ -235,7 +236,7 @@ impl Sandbox {
             id: config.id.clone(),
             dir: config.sandbox_dir(),
             client,
-            instance: Some(instance),
+            instance: Mutex::new(Some(instance)),
             network,
             logs,
             log_policy: config.logs,
@@ -497,7 +498,8 @@ impl Sandbox {
     }
 
     fn teardown(&mut self, remove_dir: bool) -> Result<(), SandboxError> {
-        let Some(mut instance) = self.instance.take() else {
+        let taken = self.instance.lock().expect("instance lock").take();
+        let Some(mut instance) = taken else {
             return Ok(());
         };
         let mut first: Option<SandboxError> = None;
@@ -541,6 +543,12 @@ impl Drop for Sandbox {
         let _ = self.teardown(true);
     }
 }
+
+// The node agent drives one sandbox from several threads (a wait in one, an exec in another).
+const _: () = {
+    const fn check<T: Send + Sync>() {}
+    check::<Sandbox>();
+};
 
 fn expect_exit(reply: Reply) -> Result<ExitStatus, SandboxError> {
     match reply {
