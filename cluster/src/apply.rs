@@ -9,7 +9,8 @@
 //!
 //! What the operator owns is the metadata's labels, annotations, finalizers and owners, and
 //! the spec, except the fields the control plane sets itself (the node a pod or VM is bound
-//! to), which an apply keeps when the manifest leaves them out.
+//! to, a pod's runtime class), which an apply keeps when the manifest leaves them out.
+//! Finalizers the control plane added stay; the manifest's are added to them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -140,7 +141,13 @@ fn configure(mut want: Object, have: &Stored) -> ApplyAction {
         let (m, w) = (merged.meta_mut(), want.meta());
         m.labels = w.labels.clone();
         m.annotations = w.annotations.clone();
-        m.finalizers = w.finalizers.clone();
+        // Finalizers are added by the control plane (the node agent's sandbox finalizer):
+        // the manifest's are added to them, never put in their place.
+        for f in &w.finalizers {
+            if !m.finalizers.contains(f) {
+                m.finalizers.push(f.clone());
+            }
+        }
         m.owner_references = w.owner_references.clone();
     }
     let spec_changed = spec_json(&want) != spec_json(&merged);
@@ -171,8 +178,13 @@ fn configure(mut want: Object, have: &Stored) -> ApplyAction {
 /// Keeps the spec fields the control plane sets when the manifest leaves them empty.
 fn keep_server_fields(want: &mut Object, have: &Object) {
     match (want, have) {
-        (Object::Pod(w), Object::Pod(h)) if w.spec.node_name.is_empty() => {
-            w.spec.node_name = h.spec.node_name.clone();
+        (Object::Pod(w), Object::Pod(h)) => {
+            if w.spec.node_name.is_empty() {
+                w.spec.node_name = h.spec.node_name.clone();
+            }
+            if w.spec.runtime_class_name.is_none() {
+                w.spec.runtime_class_name = h.spec.runtime_class_name;
+            }
         }
         (Object::VirtualMachine(w), Object::VirtualMachine(h)) if w.spec.node_name.is_empty() => {
             w.spec.node_name = h.spec.node_name.clone();
