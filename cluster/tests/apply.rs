@@ -182,3 +182,48 @@ fn delete_with_finalizers_waits_until_they_are_cleared() {
         Err(RegistryError::NotFound { .. })
     ));
 }
+
+#[test]
+fn a_watch_by_kind_and_namespace_resumes_from_a_resource_version() {
+    use podvisor_cluster::registry::ObjectEvent;
+    use std::time::Duration;
+
+    let plane = ControlPlane::store_only("apply-watch");
+    let registry = plane.registry();
+    let svc = |ns: &str, name: &str| {
+        object(&format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{selector: {{app: x}}, ports: [{{port: 80}}]}}\n"
+        ))
+    };
+    let first = registry.create(svc("team-a", "one")).expect("create one");
+    let from: u64 = first
+        .meta()
+        .resource_version
+        .parse()
+        .expect("numeric resourceVersion");
+    registry
+        .create(svc("team-b", "other"))
+        .expect("create other namespace");
+    registry.create(svc("team-a", "two")).expect("create two");
+    registry
+        .delete(Kind::Service, "team-a", "one")
+        .expect("delete one");
+
+    // Resuming after `one` was created sees exactly what followed in team-a, in order.
+    let mut watch = registry
+        .watch(Kind::Service, Some("team-a"), from)
+        .expect("watch");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match watch
+            .next_timeout(Duration::from_secs(10))
+            .expect("watch event")
+        {
+            Some(ObjectEvent::Put(obj)) => seen.push(format!("put {}", obj.meta().name)),
+            Some(ObjectEvent::Deleted { key, .. }) => seen.push(format!("delete {key}")),
+            Some(ObjectEvent::Progress(_)) => {}
+            None => panic!("no event within 10 s; saw {seen:?}"),
+        }
+    }
+    assert_eq!(seen, ["put two", "delete /registry/services/team-a/one"]);
+}

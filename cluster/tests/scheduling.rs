@@ -24,7 +24,7 @@ fn bound_on(registry: &Registry, node: &str) -> usize {
 #[test]
 fn a_node_that_fits_n_pods_never_runs_n_plus_one_under_churn() {
     const N: usize = 3;
-    let plane = ControlPlane::start("sched-capacity", ControllerConfig::default());
+    let mut plane = ControlPlane::start("sched-capacity", ControllerConfig::default());
     let _node = node_agent(&plane, "small", N as u32);
     let registry = plane.registry();
 
@@ -55,6 +55,12 @@ fn a_node_that_fits_n_pods_never_runs_n_plus_one_under_churn() {
         (bound_on(&registry, "small") == N).then_some(())
     });
     for (round, next) in (N + 2..N + 5).enumerate() {
+        if round == 1 {
+            // The controllers change leader in the middle of the churn.
+            let leader = plane.wait_leader(Duration::from_secs(10));
+            plane.kill_master(leader);
+        }
+        let registry = plane.registry();
         // Delete one bound pod and add one: pending pods take the freed place, never more.
         let (pods, _) = registry.list(Kind::Pod, None).expect("list");
         let victim = pods
@@ -90,6 +96,7 @@ fn a_node_that_fits_n_pods_never_runs_n_plus_one_under_churn() {
     }
     stop.store(true, Ordering::SeqCst);
     watcher.join().expect("watcher");
+    let registry = plane.registry();
     assert_eq!(
         most.load(Ordering::SeqCst),
         N,
