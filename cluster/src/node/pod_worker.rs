@@ -41,12 +41,7 @@ pub struct SandboxSettings {
 pub type LiveSandboxes = Arc<Mutex<HashMap<String, SharedSandbox>>>;
 
 /// A sandbox shared by its pod worker and the exec requests into it.
-pub type SharedSandbox = Arc<Mutex<Sandbox>>;
-
-/// Locks a shared sandbox; a panic elsewhere does not make it unusable.
-pub fn lock(sandbox: &SharedSandbox) -> std::sync::MutexGuard<'_, Sandbox> {
-    sandbox.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub type SharedSandbox = Arc<Sandbox>;
 
 /// A change of a pod's state, for the node agent to write.
 #[derive(Debug, Clone)]
@@ -265,9 +260,7 @@ impl Worker {
                 host_netns: None,
             });
         }
-        let sandbox = Arc::new(Mutex::new(
-            Sandbox::create(config).map_err(|e| error_chain(&e))?,
-        ));
+        let sandbox = Arc::new(Sandbox::create(config).map_err(|e| error_chain(&e))?);
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -305,12 +298,10 @@ impl Worker {
         };
         let Some(sandbox) = &self.sandbox else { return };
         let process = ProcessRef::main(name);
-        let sandbox = lock(sandbox);
         let started = sandbox.create_container(&config).and_then(|()| {
             let events = sandbox.subscribe(&process);
             sandbox.start(name).map(|()| events)
         });
-        drop(sandbox);
         let Some(run) = self.runs.get_mut(name) else {
             return;
         };
@@ -343,7 +334,7 @@ impl Worker {
 
     fn restart_container(&mut self, name: &str) {
         if let Some(sandbox) = &self.sandbox {
-            let _ = lock(sandbox).remove_container(name);
+            let _ = sandbox.remove_container(name);
         }
         if let Some(run) = self.runs.get_mut(name) {
             run.restart_count += 1;
@@ -406,7 +397,7 @@ impl Worker {
         };
         for (name, run) in self.runs.iter_mut() {
             if run.is_running() {
-                match lock(&sandbox).stop(name, grace) {
+                match sandbox.stop(name, grace) {
                     Ok(status) => {
                         run.terminated(status);
                     }
@@ -424,7 +415,6 @@ impl Worker {
         for _ in 0..50 {
             match Arc::try_unwrap(sandbox) {
                 Ok(owned) => {
-                    let owned = owned.into_inner().unwrap_or_else(|p| p.into_inner());
                     if let Err(e) = owned.destroy() {
                         tracing::warn!(pod = %self.pod.metadata.name, error = %error_chain(&e), "sandbox teardown was incomplete");
                     }

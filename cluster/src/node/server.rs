@@ -212,7 +212,7 @@ fn exec(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .values()
-        .find(|s| super::pod_worker::lock(s).id() == id)
+        .find(|s| s.id() == id)
         .cloned()
         .ok_or_else(|| (409, format!("pod {ns}/{pod} is not running")))?;
     let exec_id = format!("exec-{}", NEXT.fetch_add(1, Ordering::Relaxed));
@@ -221,7 +221,6 @@ fn exec(
         args,
         ..ProcessSpec::default()
     };
-    let sandbox = super::pod_worker::lock(&sandbox);
     let events = sandbox.subscribe(&process);
     sandbox
         .exec(container, &exec_id, spec)
