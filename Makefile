@@ -23,7 +23,7 @@ lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test: lint test-vmm test-store test-sandbox test-cluster test-ffi test-hw
+test: lint test-vmm test-store test-sandbox test-cluster test-ffi test-hw test-cli
 
 # Tiny guests, bad input and the Debian kernel's early boot (serially: PVM boots are slow).
 test-vmm: kernel
@@ -53,10 +53,12 @@ bench-sandbox: deps
 	    PODVISOR_AGENT=$$agent $(CARGO) bench -p podvisor-sandbox --bench pod_start
 
 # The control plane against a real three-master store, with node agents running namespace
-# sandboxes of the static agent.
+# sandboxes of the static agent, in this process and as `podvisor node-agent` processes.
 test-cluster: deps
 	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && \
-	    PODVISOR_AGENT=$$agent $(CARGO) test -p podvisor-cluster
+	    $(CARGO) build -q -p podvisor-cli && \
+	    PODVISOR_AGENT=$$agent PODVISOR_BIN=$${CARGO_TARGET_DIR:-target}/debug/podvisor \
+	    $(CARGO) test -p podvisor-cluster
 
 # The C ABI: the header and symbol-list checks, the C tests under AddressSanitizer against the
 # static and shared library, and the Go package's tests.
@@ -77,7 +79,20 @@ test-hw: kernel
 	    echo "not run: debian_kernel_boots_to_userspace_and_powers_off (needs hardware-assisted KVM, see the probe above)"; \
 	fi
 
+# The main job on this machine: three masters, two node agents, the example manifests, a
+# leader killed, everything removed (examples/demo.sh says what each step shows).
 demo: kernel
+	$(CARGO) build --release -p podvisor-cli
+	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && \
+	    image=$$(examples/images/build-busybox) && echo "podvisor: image $$image, agent $$agent" && \
+	    PODVISOR=$(or $(CARGO_TARGET_DIR),target)/release/podvisor PODVISOR_AGENT=$$agent \
+	    examples/demo.sh
+
+# The CLI: every verb with good and bad input, against a local cluster, and the demo asserted
+# step by step. Clusters share the pod subnet, so the tests run one at a time.
+test-cli: kernel
+	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && examples/images/build-busybox >/dev/null && \
+	    PODVISOR_AGENT=$$agent $(CARGO) test -p podvisor-cli -- --test-threads=1
 
 # Boots the cached kernel and streams its console; on PVM it stops at the timeout.
 DEMO_VM_TIMEOUT ?= 120

@@ -201,8 +201,17 @@ pub fn run_master(args: MasterArgs) -> Result<()> {
         .spawn(move || {
             let sig = wait_for_signal(&signals);
             eprintln!("podvisor master {id}: signal {sig}, stopping");
+            // Stopping the controllers releases their lease, so another master takes over at
+            // once; without a quorum that request cannot finish, so it gets two seconds.
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
             if let Some(c) = controllers {
-                c.stop();
+                let _ = std::thread::Builder::new()
+                    .name("stop-controllers".into())
+                    .spawn(move || {
+                        c.stop();
+                        let _ = done_tx.send(());
+                    });
+                let _ = done_rx.recv_timeout(Duration::from_secs(2));
             }
             std::process::exit(0);
         })

@@ -59,14 +59,6 @@ pub fn vm_run(args: &VmRunArgs) -> Result<()> {
             initrd.display()
         )));
     }
-    if let Ok(probe) = podvisor_vmm::probe(Path::new(podvisor_vmm::DEFAULT_KVM_PATH))
-        && !probe.is_hardware_assisted()
-    {
-        eprintln!(
-            "podvisor: note: this host's KVM is {}",
-            probe.mode.linux_guest_notes()
-        );
-    }
     let mut config = VmConfig::new(&args.kernel)
         .vcpus(args.vcpus)
         .memory_mib(args.memory)
@@ -78,6 +70,14 @@ pub fn vm_run(args: &VmRunArgs) -> Result<()> {
     let started = Instant::now();
     let vm = Vm::start(config)
         .map_err(|e| CliError::Failed(format!("cannot start the VM: {}", one_line(&e))))?;
+    if let Ok(probe) = podvisor_vmm::probe(Path::new(podvisor_vmm::DEFAULT_KVM_PATH))
+        && !probe.is_hardware_assisted()
+    {
+        eprintln!(
+            "podvisor: note: this host's KVM is {}",
+            probe.mode.linux_guest_notes()
+        );
+    }
     let timeout = args.timeout.map(Duration::from_secs_f64);
     let reason = vm
         .wait(timeout)

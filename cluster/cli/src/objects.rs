@@ -274,14 +274,12 @@ fn describe_text(obj: &Object) -> String {
             out += &format!("    {}\n", c.message);
         }
     }
-    let value = obj.to_json_value();
-    for part in ["spec", "status"] {
-        if let Some(v) = value.get(part) {
-            let yaml = serde_json::to_string_pretty(v).unwrap_or_default();
-            out += &format!("{}{}:\n", part[..1].to_uppercase(), &part[1..]);
-            for line in yaml.lines() {
-                out += &format!("  {line}\n");
-            }
+    // Spec and status, as the object's YAML has them.
+    let yaml = obj.to_yaml();
+    if let Some(at) = yaml.find("\nspec:") {
+        for line in yaml[at + 1..].lines() {
+            out += line;
+            out.push('\n');
         }
     }
     out
