@@ -82,10 +82,10 @@ test-hw: kernel
 # The main job on this machine: three masters, two node agents, the example manifests, a
 # leader killed, everything removed (examples/demo.sh says what each step shows).
 demo: kernel
-	$(CARGO) build --release -p podvisor-cli
+	$(CARGO) build -p podvisor-cli
 	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && \
 	    image=$$(examples/images/build-busybox) && echo "podvisor: image $$image, agent $$agent" && \
-	    PODVISOR=$(or $(CARGO_TARGET_DIR),target)/release/podvisor PODVISOR_AGENT=$$agent \
+	    PODVISOR=$(or $(CARGO_TARGET_DIR),target)/debug/podvisor PODVISOR_AGENT=$$agent \
 	    examples/demo.sh
 
 # The CLI: every verb with good and bad input, against a local cluster, and the demo asserted

@@ -15,6 +15,7 @@ use clap::Args;
 use podvisor_cluster::controllers::{ControllerConfig, Controllers};
 use podvisor_cluster::node::{NodeAgent, NodeAgentConfig};
 use podvisor_cluster::objects::RuntimeClass;
+use podvisor_sandbox::{GuestConfig, initramfs};
 use podvisor_store::api::Member;
 use podvisor_store::{Client, Master, MasterConfig};
 
@@ -98,6 +99,16 @@ pub struct NodeAgentArgs {
     /// TTL of the node's lease.
     #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
     pub lease_ttl: Duration,
+    /// The micro-VM guest kernel, with its `modules/` tree beside it (default: the cache's
+    /// kernel/vmlinux). Used only where KVM is hardware-assisted.
+    #[arg(long)]
+    pub guest_kernel: Option<PathBuf>,
+    /// vCPUs of each pod's micro-VM.
+    #[arg(long, default_value_t = 1)]
+    pub guest_vcpus: u8,
+    /// Memory of each pod's micro-VM, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub guest_memory: u32,
 }
 
 fn parse_member(text: &str) -> std::result::Result<Member, String> {
@@ -238,7 +249,9 @@ pub fn run_node_agent(args: NodeAgentArgs, endpoints: Vec<String>) -> Result<()>
         )));
     }
     let cache = args.cache.clone().unwrap_or_else(crate::default_cache);
+    let guest = guest_image(&args, &cache);
     let mut config = NodeAgentConfig::new(&args.name, args.state_dir, args.agent, cache);
+    config.guest = guest;
     config.bridge = args.bridge;
     config.listen = args.listen;
     config.max_pods = args.max_pods;
@@ -260,4 +273,48 @@ pub fn run_node_agent(args: NodeAgentArgs, endpoints: Vec<String>) -> Result<()>
     eprintln!("podvisor node-agent {name}: signal {sig}, stopping its pods");
     agent.stop();
     Ok(())
+}
+
+/// The micro-VM guest (kernel and an initramfs holding the agent) where KVM is
+/// hardware-assisted; `None` elsewhere, so the node offers namespaces only.
+fn guest_image(args: &NodeAgentArgs, cache: &std::path::Path) -> Option<GuestConfig> {
+    let probe = podvisor_vmm::probe(std::path::Path::new(podvisor_vmm::DEFAULT_KVM_PATH)).ok()?;
+    if !probe.is_hardware_assisted() {
+        eprintln!(
+            "podvisor node-agent {}: pods run in namespaces: this host's KVM is {}",
+            args.name,
+            probe.mode.linux_guest_notes()
+        );
+        return None;
+    }
+    let kernel = args
+        .guest_kernel
+        .clone()
+        .unwrap_or_else(|| cache.join("kernel/vmlinux"));
+    let modules = kernel
+        .parent()
+        .map(|d| d.join("modules"))
+        .unwrap_or_default();
+    match initramfs::build(
+        &args.agent,
+        &modules,
+        initramfs::GUEST_MODULES,
+        &cache.join("guest"),
+    ) {
+        Ok(image) => Some(GuestConfig {
+            kernel,
+            initramfs: image.path,
+            modules: image.modules,
+            vcpus: args.guest_vcpus,
+            memory_mib: args.guest_memory,
+        }),
+        Err(e) => {
+            eprintln!(
+                "podvisor node-agent {}: no micro-VM guest image ({}), pods run in namespaces",
+                args.name,
+                one_line(&e)
+            );
+            None
+        }
+    }
 }
