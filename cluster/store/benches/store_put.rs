@@ -343,7 +343,8 @@ impl Etcd {
 
     async fn failover(&mut self) -> Duration {
         let leader = self.leader().await;
-        let eps: Vec<&str> = self.clients.iter().map(String::as_str).collect();
+        let owned = self.clients.clone();
+        let eps: Vec<&str> = owned.iter().map(String::as_str).collect();
         let mut c = etcd_client::Client::connect(eps.clone(), None)
             .await
             .unwrap();

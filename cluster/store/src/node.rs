@@ -241,7 +241,7 @@ pub fn start(cfg: NodeStart) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>
         snaps.save(&boot.encode(), 1)?;
         hs.term = 1;
         hs.commit = 1;
-        log.append(&[], Some(&hs))?;
+        log.append(&[], Some(&hs), true)?;
         sm = Some(boot);
     }
     let sm = sm.unwrap_or_default();
@@ -587,10 +587,16 @@ impl Node {
             }
         }
 
-        // Entries and hard state (with the commit index) become durable together, before any
-        // vote or append acknowledgement leaves and before anything they commit is applied.
+        // Entries and hard state (with the commit index) are written together, and fsynced
+        // whenever raft needs it (new entries, a new term or vote), before any vote or append
+        // acknowledgement leaves and before anything they commit is applied. A write that only
+        // moves the commit index is not fsynced on its own, as in etcd: committed entries are
+        // already durable on a quorum, and the applied state becomes durable only through a
+        // snapshot, which syncs the log first, so the durable commit index never trails the
+        // durable applied index.
         let hs = ready.hs().cloned();
-        self.log.append(ready.entries(), hs.as_ref())?;
+        self.log
+            .append(ready.entries(), hs.as_ref(), ready.must_sync())?;
         self.mem.wl().append(ready.entries())?;
         if let Some(hs) = hs {
             self.mem.wl().set_hardstate(hs);
@@ -603,7 +609,7 @@ impl Node {
         if let Some(commit) = light.commit_index() {
             let mut hs = self.raw.raft.hard_state();
             hs.commit = commit;
-            self.log.append(&[], Some(&hs))?;
+            self.log.append(&[], Some(&hs), false)?;
             self.mem.wl().set_hardstate(hs);
         }
         self.shared.transport.send(light.take_messages());
