@@ -355,6 +355,12 @@ typedef struct podvisor_kvs podvisor_kvs;
 typedef struct podvisor_master podvisor_master;
 
 /**
+ * A watch on the objects of one kind. Created by `podvisor_objects_watch`, freed by
+ * `podvisor_object_watch_free`.
+ */
+typedef struct podvisor_object_watch podvisor_object_watch;
+
+/**
  * A transaction being built. Created by `podvisor_txn_new`, freed by `podvisor_txn_free`.
  */
 typedef struct podvisor_txn podvisor_txn;
@@ -781,6 +787,161 @@ const char *podvisor_error_name(int32_t code);
 enum podvisor_error_code podvisor_log_set_callback(podvisor_log_callback callback,
                                                    int32_t max_level,
                                                    void *userdata);
+
+/**
+ * Applies manifests given as text (YAML or JSON, one or more documents): each object is
+ * created, or updated where it differs from the stored one, and left alone otherwise.
+ *
+ * - `client`: borrowed.
+ * - `text`, `text_len`: the manifests, UTF-8 without NUL; borrowed for the call.
+ * - `set`: the apply set the objects belong to, or NULL for `"podvisor"`; borrowed.
+ * - `summary`: receives one line per object (`"pod/default/web created"`), owned by the
+ *   caller, freed with `podvisor_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client` or `summary` is NULL, or `text` is NULL
+ * with a non-zero length; `PODVISOR_EUTF8` for text that is not UTF-8; `PODVISOR_EINVAL` for
+ * text with a NUL, manifests that do not parse or objects that fail validation;
+ * `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_ECONFLICT` if another writer changed an
+ * object meanwhile (apply again); store errors as for `podvisor_client_put`. Objects applied
+ * before a failure stay applied.
+ *
+ * Blocks: yes, one store round trip per object. Threads: any.
+ */
+enum podvisor_error_code podvisor_objects_apply(const struct podvisor_client *client,
+                                                const char *text,
+                                                size_t text_len,
+                                                const char *set,
+                                                char **summary);
+
+/**
+ * Applies the manifests of a file, or of every `.yaml`, `.yml` and `.json` file of a
+ * directory, as `podvisor_objects_apply` does.
+ *
+ * - `path`: the file or directory, UTF-8; borrowed for the call.
+ *
+ * Returns as `podvisor_objects_apply`, and `PODVISOR_ENOTFOUND` or `PODVISOR_EOS` if `path`
+ * cannot be read.
+ *
+ * Blocks: yes. Threads: any.
+ */
+enum podvisor_error_code podvisor_objects_apply_file(const struct podvisor_client *client,
+                                                     const char *path,
+                                                     const char *set,
+                                                     char **summary);
+
+/**
+ * Reads one object as JSON, with its `resourceVersion`.
+ *
+ * - `client`: borrowed.
+ * - `kind`: `"Pod"`, `"Node"`, `"VirtualMachine"`, `"IPPool"` or `"Service"` (or their
+ *   lower-case and plural forms); borrowed.
+ * - `namespace`: the namespace, or NULL for cluster-scoped kinds; borrowed.
+ * - `name`: the name; borrowed.
+ * - `json`: receives the object, owned by the caller, freed with `podvisor_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if there is no such object; `PODVISOR_ENULL` if
+ * `client`, `kind`, `name` or `json` is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad
+ * string or an unknown kind; `PODVISOR_EHANDLE` for a bad `client`; store errors as for
+ * `podvisor_client_get`.
+ *
+ * Blocks: yes, one round trip to the leader. Threads: any.
+ */
+enum podvisor_error_code podvisor_objects_get(const struct podvisor_client *client,
+                                              const char *kind,
+                                              const char *namespace_,
+                                              const char *name,
+                                              char **json);
+
+/**
+ * Lists the objects of a kind as a JSON array.
+ *
+ * - `client`: borrowed; `kind` as for `podvisor_objects_get`.
+ * - `namespace`: only this namespace, or NULL for all; borrowed.
+ * - `json`: receives the array, owned by the caller, freed with `podvisor_free`.
+ * - `revision`: receives the store revision of the read, from which `podvisor_objects_watch`
+ *   continues without missing a change; may be NULL.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `kind` or `json` is NULL;
+ * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
+ * `PODVISOR_EHANDLE` for a bad `client`; store errors as for `podvisor_client_range`.
+ *
+ * Blocks: yes, one round trip to the leader. Threads: any.
+ */
+enum podvisor_error_code podvisor_objects_list(const struct podvisor_client *client,
+                                               const char *kind,
+                                               const char *namespace_,
+                                               char **json,
+                                               uint64_t *revision);
+
+/**
+ * Deletes an object, or marks it for deletion when it has finalizers.
+ *
+ * - `client`: borrowed; `kind`, `namespace`, `name` as for `podvisor_objects_get`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if there is no such object; `PODVISOR_ECONFLICT`
+ * if another writer changed it meanwhile; `PODVISOR_ENULL` if `client`, `kind` or `name` is
+ * NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
+ * `PODVISOR_EHANDLE` for a bad `client`; store errors as for `podvisor_client_delete`.
+ *
+ * Blocks: yes. Threads: any.
+ */
+enum podvisor_error_code podvisor_objects_delete(const struct podvisor_client *client,
+                                                 const char *kind,
+                                                 const char *namespace_,
+                                                 const char *name);
+
+/**
+ * Watches the objects of a kind, for polling with `podvisor_object_watch_next`.
+ *
+ * - `client`: borrowed; the watch keeps working after it is freed.
+ * - `kind`, `namespace` (NULL for all): as for `podvisor_objects_list`.
+ * - `resource_version`: deliver the changes after this revision (a list's revision), or 0 for
+ *   changes from now.
+ * - `watch`: receives the new handle, owned by the caller, freed with
+ *   `podvisor_object_watch_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `kind` or `watch` is NULL;
+ * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
+ * `PODVISOR_EHANDLE` for a bad `client`; store errors.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_objects_watch(const struct podvisor_client *client,
+                                                const char *kind,
+                                                const char *namespace_,
+                                                uint64_t resource_version,
+                                                struct podvisor_object_watch **watch);
+
+/**
+ * Waits for the next change of an object watch, as one JSON object:
+ * `{"type":"PUT","object":{...}}`, `{"type":"DELETE","key":"...","revision":N}`, or
+ * `{"type":"PROGRESS","revision":N}` (everything up to N has been delivered).
+ *
+ * - `watch`: borrowed.
+ * - `timeout_ms`: milliseconds to wait at most; 0 to only check, -1 to wait forever.
+ * - `json`: receives the event, owned by the caller, freed with `podvisor_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if nothing came in time; `PODVISOR_ECOMPACTED`
+ * if the start revision was compacted away, or another code if the watch failed;
+ * `PODVISOR_ENULL` if `watch` or `json` is NULL; `PODVISOR_EINVAL` for a negative timeout
+ * other than -1; `PODVISOR_EHANDLE` for a bad `watch`.
+ *
+ * Blocks: yes, up to the timeout. Threads: any; calls on one watch are serialised.
+ */
+enum podvisor_error_code podvisor_object_watch_next(const struct podvisor_object_watch *watch,
+                                                    int64_t timeout_ms,
+                                                    char **json);
+
+/**
+ * Frees an object watch. NULL does nothing.
+ *
+ * Ownership: takes `watch`; it must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_object_watch_free(struct podvisor_object_watch *watch);
 
 /**
  * Fills `opts` with the defaults: no endpoints, any cluster, a 10 s timeout.

@@ -193,7 +193,6 @@ pub(crate) unsafe fn arg_bytes<'a>(
 ///
 /// # Safety
 /// As for [`arg_bytes`].
-#[allow(dead_code)] // TODO: remove once the object wrappers take manifest text
 pub(crate) unsafe fn arg_text<'a>(
     p: *const c_char,
     len: usize,

@@ -13,7 +13,8 @@
 //! - `altstack`: the library threads that call host callbacks;
 //! - [`log`]: the log callback;
 //! - [`vm`]: the VMM, booting a kernel directly;
-//! - [`store`]: an embedded master and a client of the replicated store.
+//! - [`store`]: an embedded master and a client of the replicated store;
+//! - [`objects`]: the control plane's objects, applied from manifests and read as JSON.
 //!
 //! Every `unsafe extern "C"` function here shares one safety contract, stated once instead of in
 //! each: every pointer argument is NULL or valid for the access the header documents, and every
@@ -27,6 +28,7 @@ pub mod boundary;
 pub mod error;
 mod handle;
 pub mod log;
+pub mod objects;
 mod options;
 pub mod store;
 pub mod version;
@@ -35,6 +37,7 @@ pub mod vm;
 pub use boundary::*;
 pub use error::*;
 pub use log::*;
+pub use objects::*;
 pub use store::client::*;
 pub use store::master::*;
 pub use store::txn::*;

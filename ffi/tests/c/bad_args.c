@@ -499,6 +499,102 @@ static void test_watch_arguments(podvisor_client *client) {
     EXPECT_OK(podvisor_watch_free(NULL));
 }
 
+static const char POOL[] =
+    "apiVersion: podvisor.io/v1alpha1\n"
+    "kind: IPPool\n"
+    "metadata:\n"
+    "  name: workload\n"
+    "spec:\n"
+    "  purpose: Workload\n"
+    "  cidrs: [10.88.0.0/24]\n"
+    "  gateway: 10.88.0.1\n";
+
+static void test_objects(podvisor_client *client) {
+    podvisor_object_watch *watch = NULL;
+    char *out = NULL;
+    uint64_t revision = 0;
+    const char nul_text[] = "kind: IPPool\0more";
+
+    EXPECT(podvisor_objects_apply(NULL, POOL, strlen(POOL), NULL, &out), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_objects_apply(client, NULL, 4, NULL, &out), PODVISOR_ENULL, "text");
+    EXPECT(podvisor_objects_apply(client, POOL, strlen(POOL), NULL, NULL), PODVISOR_ENULL, "summary");
+    EXPECT(podvisor_objects_apply(client, nul_text, sizeof nul_text - 1, NULL, &out), PODVISOR_EINVAL, "text");
+    EXPECT(podvisor_objects_apply(client, INVALID_UTF8, strlen(INVALID_UTF8), NULL, &out), PODVISOR_EUTF8, "text");
+    EXPECT(podvisor_objects_apply(client, "kind: [", 7, NULL, &out), PODVISOR_EINVAL, "text");
+    EXPECT(podvisor_objects_apply(client, long_string, PODVISOR_MAX_STRING_LEN, NULL, &out), PODVISOR_EINVAL, "text");
+    EXPECT(podvisor_objects_apply(client, POOL, strlen(POOL), INVALID_UTF8, &out), PODVISOR_EUTF8, "set");
+    EXPECT(podvisor_objects_apply((podvisor_client *)&revision, POOL, strlen(POOL), NULL, &out), PODVISOR_EHANDLE, "client");
+    CHECK(out == NULL);
+    EXPECT_OK(podvisor_objects_apply(client, POOL, strlen(POOL), NULL, &out));
+    CHECK(out != NULL && strstr(out, "workload") != NULL);
+    podvisor_free(out);
+    out = NULL;
+
+    EXPECT(podvisor_objects_apply_file(client, NULL, NULL, &out), PODVISOR_ENULL, "path");
+    EXPECT(podvisor_objects_apply_file(client, "", NULL, &out), PODVISOR_EINVAL, "path");
+    EXPECT(podvisor_objects_apply_file(client, INVALID_UTF8, NULL, &out), PODVISOR_EUTF8, "path");
+    EXPECT(podvisor_objects_apply_file(client, long_string, NULL, &out), PODVISOR_EINVAL, "path");
+    EXPECT(podvisor_objects_apply_file(client, "/nonexistent/manifests", NULL, &out), PODVISOR_ENOTFOUND, "path");
+    EXPECT(podvisor_objects_apply_file(NULL, "/nonexistent", NULL, &out), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_objects_apply_file(client, "/nonexistent", NULL, NULL), PODVISOR_ENULL, "summary");
+
+    EXPECT(podvisor_objects_get(NULL, "IPPool", NULL, "workload", &out), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_objects_get(client, NULL, NULL, "workload", &out), PODVISOR_ENULL, "kind");
+    EXPECT(podvisor_objects_get(client, "Gadget", NULL, "workload", &out), PODVISOR_EINVAL, "kind");
+    EXPECT(podvisor_objects_get(client, "", NULL, "workload", &out), PODVISOR_EINVAL, "kind");
+    EXPECT(podvisor_objects_get(client, "IPPool", INVALID_UTF8, "workload", &out), PODVISOR_EUTF8, "namespace");
+    EXPECT(podvisor_objects_get(client, "IPPool", NULL, NULL, &out), PODVISOR_ENULL, "name");
+    EXPECT(podvisor_objects_get(client, "IPPool", NULL, long_string, &out), PODVISOR_EINVAL, "name");
+    EXPECT(podvisor_objects_get(client, "IPPool", NULL, "workload", NULL), PODVISOR_ENULL, "json");
+    EXPECT(podvisor_objects_get(client, "IPPool", NULL, "missing", &out), PODVISOR_ENOTFOUND, NULL);
+    EXPECT_OK(podvisor_objects_get(client, "IPPool", NULL, "workload", &out));
+    CHECK(out != NULL && strstr(out, "\"workload\"") != NULL);
+    podvisor_free(out);
+    out = NULL;
+
+    EXPECT(podvisor_objects_list(NULL, "IPPool", NULL, &out, NULL), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_objects_list(client, NULL, NULL, &out, NULL), PODVISOR_ENULL, "kind");
+    EXPECT(podvisor_objects_list(client, INVALID_UTF8, NULL, &out, NULL), PODVISOR_EUTF8, "kind");
+    EXPECT(podvisor_objects_list(client, "IPPool", NULL, NULL, NULL), PODVISOR_ENULL, "json");
+    EXPECT_OK(podvisor_objects_list(client, "IPPool", NULL, &out, &revision));
+    CHECK(out != NULL && out[0] == '[' && revision > 0);
+    podvisor_free(out);
+    out = NULL;
+
+    EXPECT(podvisor_objects_watch(NULL, "IPPool", NULL, 0, &watch), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_objects_watch(client, NULL, NULL, 0, &watch), PODVISOR_ENULL, "kind");
+    EXPECT(podvisor_objects_watch(client, "Gadget", NULL, 0, &watch), PODVISOR_EINVAL, "kind");
+    EXPECT(podvisor_objects_watch(client, "IPPool", NULL, 0, NULL), PODVISOR_ENULL, "watch");
+    EXPECT_OK(podvisor_objects_watch(client, "IPPool", NULL, revision, &watch));
+    EXPECT(podvisor_object_watch_next(NULL, 0, &out), PODVISOR_ENULL, "watch");
+    EXPECT(podvisor_object_watch_next(watch, 0, NULL), PODVISOR_ENULL, "json");
+    EXPECT(podvisor_object_watch_next(watch, -7, &out), PODVISOR_EINVAL, "timeout_ms");
+    EXPECT(podvisor_object_watch_next((podvisor_object_watch *)client, 0, &out), PODVISOR_EHANDLE, "watch");
+
+    EXPECT(podvisor_objects_delete(NULL, "IPPool", NULL, "workload"), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_objects_delete(client, NULL, NULL, "workload"), PODVISOR_ENULL, "kind");
+    EXPECT(podvisor_objects_delete(client, "IPPool", NULL, NULL), PODVISOR_ENULL, "name");
+    EXPECT(podvisor_objects_delete(client, "IPPool", NULL, "missing"), PODVISOR_ENOTFOUND, NULL);
+    EXPECT_OK(podvisor_objects_delete(client, "IPPool", NULL, "workload"));
+    /* The delete arrives on the watch, after any progress notices. */
+    {
+        int i, seen = 0;
+        for (i = 0; i < 20 && !seen; i++) {
+            if (podvisor_object_watch_next(watch, 5000, &out) == PODVISOR_OK) {
+                seen = strstr(out, "\"DELETE\"") != NULL;
+                podvisor_free(out);
+                out = NULL;
+            }
+        }
+        CHECK(seen);
+    }
+    EXPECT(podvisor_object_watch_free((podvisor_object_watch *)client), PODVISOR_EHANDLE, "watch");
+    EXPECT_OK(podvisor_object_watch_free(watch));
+    EXPECT(podvisor_object_watch_next(watch, 0, &out), PODVISOR_EHANDLE, "watch");
+    EXPECT(podvisor_object_watch_free(watch), PODVISOR_EHANDLE, "watch");
+    EXPECT_OK(podvisor_object_watch_free(NULL));
+}
+
 static void test_store(void) {
     char data_dir[] = "/tmp/podvisor-bad-args-XXXXXX";
     int port = 20000 + (int)(getpid() % 20000);
@@ -555,6 +651,7 @@ static void test_store(void) {
     test_key_arguments(client);
     test_results(client);
     test_watch_arguments(client);
+    test_objects(client);
 
     EXPECT(podvisor_master_stop((podvisor_master *)client), PODVISOR_EHANDLE, "master");
     EXPECT(podvisor_master_free((podvisor_master *)client), PODVISOR_EHANDLE, "master");
