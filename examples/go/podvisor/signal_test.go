@@ -29,8 +29,14 @@ func TestCallbacksSurviveSignals(t *testing.T) {
 	}
 	_, c := startCluster(t)
 
-	var logs, batches, events atomic.Int64
-	if err := SetLogger(func(Level, string, string) { logs.Add(1) }, LevelDebug); err != nil {
+	var logs, batches, events, withoutOwnStack atomic.Int64
+	// libpodvisor's callback threads carry a 64 KiB alternate signal stack of their own.
+	checkStack := func() {
+		if altStackSize() < 64*1024 {
+			withoutOwnStack.Add(1)
+		}
+	}
+	if err := SetLogger(func(Level, string, string) { checkStack(); logs.Add(1) }, LevelDebug); err != nil {
 		t.Fatalf("SetLogger: %v", err)
 	}
 	defer SetLogger(nil, LevelOff)
@@ -39,6 +45,7 @@ func TestCallbacksSurviveSignals(t *testing.T) {
 			t.Errorf("watch ended: %v", err)
 			return
 		}
+		checkStack()
 		batches.Add(1)
 		events.Add(int64(len(evs)))
 	})
@@ -100,6 +107,9 @@ func TestCallbacksSurviveSignals(t *testing.T) {
 	}
 	t.Logf("%d s: %d watch batches (%d events), %d log records, %d SIGUSR1 sent",
 		secs, batches.Load(), events.Load(), logs.Load(), usr1Sent.Load())
+	if n := withoutOwnStack.Load(); n > 0 {
+		t.Fatalf("%d callbacks ran without libpodvisor's alternate signal stack", n)
+	}
 	if events.Load() == 0 || logs.Load() == 0 {
 		t.Fatalf("callbacks did not run: %d events, %d log records", events.Load(), logs.Load())
 	}

@@ -14,3 +14,16 @@ void podvisor_go_watch_trampoline(const podvisor_watch_batch *batch, podvisor_er
                                   const char *message, void *userdata) {
     goWatchCallback((podvisor_watch_batch *)batch, status, (char *)message, (uintptr_t)userdata);
 }
+
+// The size of the calling thread's alternate signal stack, or 0 if it has none: lets the tests
+// check that callbacks run on a stack libpodvisor installed (64 KiB; Go's own is 32 KiB).
+#include <signal.h>
+#include <stddef.h>
+
+size_t podvisor_go_alt_stack_size(void) {
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) != 0 || (ss.ss_flags & SS_DISABLE)) {
+        return 0;
+    }
+    return ss.ss_size;
+}
