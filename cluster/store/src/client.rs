@@ -413,6 +413,34 @@ impl Client {
         self.call(Op::Partition(ids.to_vec()), false).map(|_| ())
     }
 
+    /// Watches every key under `prefix` from `start_revision` (0: changes after now), with
+    /// progress notifications.
+    ///
+    /// # Errors
+    /// As [`Client::watch`].
+    pub fn watch_prefix(&self, prefix: impl Into<Vec<u8>>, start_revision: u64) -> Result<Watcher> {
+        self.watch(WatchRequest {
+            range: KeyRange::prefix(prefix),
+            start_revision,
+            prev_kv: false,
+            progress_notify: true,
+        })
+    }
+
+    /// Watches one key from `start_revision` (0: changes after now), with progress
+    /// notifications.
+    ///
+    /// # Errors
+    /// As [`Client::watch`].
+    pub fn watch_key(&self, key: impl Into<Vec<u8>>, start_revision: u64) -> Result<Watcher> {
+        self.watch(WatchRequest {
+            range: KeyRange::key(key),
+            start_revision,
+            prev_kv: false,
+            progress_notify: true,
+        })
+    }
+
     /// Watches keys. The first batch is a progress notification confirming the watch and its
     /// start; the stream resumes by itself on another member when a member fails.
     ///

@@ -11,6 +11,33 @@
 //! Inside: [`mvcc`] and [`state_machine`] are the deterministic state; [`log_store`] keeps the
 //! raft log and snapshots durable; `node` runs raft's ready loop; `transport` carries raft
 //! messages between masters over TCP; `server` answers clients.
+//!
+//! A one-master cluster, in-process, and a client of it:
+//!
+//! ```
+//! use podvisor_store::api::Member;
+//! use podvisor_store::{Client, Master, MasterConfig};
+//!
+//! # fn main() -> podvisor_store::Result<()> {
+//! let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+//! let me = Member {
+//!     id: 1,
+//!     peer_addr: port().to_string(),
+//!     client_addr: port().to_string(),
+//!     learner: false,
+//! };
+//! let dir = tempfile::tempdir().unwrap();
+//! let master = Master::start(MasterConfig::new(1, 7, dir.path(), vec![me.clone()]))?;
+//!
+//! let client = Client::connect(&[me.client_addr.as_str()])?;
+//! let put = client.put("pods/web", "running")?;
+//! let kv = client.get("pods/web")?.expect("just written");
+//! assert_eq!(kv.value, b"running");
+//! assert_eq!(kv.mod_revision, put.revision);
+//! master.stop();
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod api;
 mod client;
