@@ -26,6 +26,8 @@ use crate::wire::{self, ClientRequest, ClientResponse, ErrorReply, Op, Reply};
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one ReadIndex attempt may take before a retry with a fresh context.
 const READ_INDEX_ATTEMPT: Duration = Duration::from_millis(1000);
+/// Client connections served at once; more are closed on accept.
+const MAX_CONNECTIONS: usize = 4096;
 /// How long a linearizable read may take in all.
 const READ_TIMEOUT: Duration = Duration::from_secs(4);
 
@@ -59,12 +61,19 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let streams = Arc::new(Mutex::new(Vec::new()));
         let (s, st) = (Arc::clone(&stop), Arc::clone(&streams));
+        // Each connection thread holds a clone; the count of clones is the number open.
+        let live = Arc::new(());
         let thread = thread::Builder::new()
             .name(format!("client-accept-{}", shared.id))
             .spawn(move || {
                 while !s.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
+                            let open = Arc::strong_count(&live) - 1;
+                            if open >= MAX_CONNECTIONS {
+                                tracing::warn!(open, "client connection refused: too many open");
+                                continue;
+                            }
                             let _ = stream.set_nonblocking(false);
                             let _ = stream.set_nodelay(true);
                             if let Ok(c) = stream.try_clone() {
@@ -73,9 +82,13 @@ impl Server {
                                 all.push(c);
                             }
                             let (sh, o) = (Arc::clone(&shared), opts.clone());
-                            let _ = thread::Builder::new()
-                                .name("client-conn".into())
-                                .spawn(move || serve_connection(stream, sh, o));
+                            let token = Arc::clone(&live);
+                            let _ = thread::Builder::new().name("client-conn".into()).spawn(
+                                move || {
+                                    serve_connection(stream, sh, o);
+                                    drop(token);
+                                },
+                            );
                         }
                         Err(_) => thread::sleep(Duration::from_millis(5)),
                     }
@@ -314,6 +327,18 @@ pub fn status(shared: &Shared) -> Status {
     st
 }
 
+/// Whether the client closed its end (checked while a watch is idle, so that abandoned watches
+/// do not keep their thread).
+fn peer_closed(s: &TcpStream) -> bool {
+    if s.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut b = [0u8; 1];
+    let closed = matches!(s.peek(&mut b), Ok(0));
+    let _ = s.set_nonblocking(false);
+    closed
+}
+
 fn serve_watch(
     w: &mut BufWriter<TcpStream>,
     shared: &Shared,
@@ -373,6 +398,9 @@ fn serve_watch(
             }
             Ok((_, last)) => {
                 next = next.max(last + 1);
+                if last_sent.elapsed() >= Duration::from_secs(1) && peer_closed(w.get_ref()) {
+                    return;
+                }
                 if req.progress_notify && last_sent.elapsed() >= opts.progress_interval {
                     let progress = WatchResponse {
                         revision: next - 1,
