@@ -2,7 +2,9 @@
 //! LeakSanitizer) against both the static and the shared libpodvisor, run and expected to pass.
 //!
 //! - `bad_args.c` gives every entry point bad arguments;
-//! - `callbacks.c` takes log callbacks and checks they run with an alternate signal stack;
+//! - `callbacks.c` takes log and watch callbacks and checks they run with an alternate signal
+//!   stack;
+//! - `vm_boot.c` boots the guest kernel, reads its console, stops it and reads the exit reason;
 //! - the layout test generates a C file that asserts the size and offsets of every public
 //!   struct against the values Rust computes, so a header that drifts from the code fails.
 
@@ -155,6 +157,11 @@ fn c_bad_arguments_cover_every_entry_point() {
         missing.is_empty(),
         "tests/c/bad_args.c does not call: {missing:?}"
     );
+}
+
+#[test]
+fn c_boots_a_kernel_reads_its_console_and_stops_it() {
+    c_test("vm_boot");
 }
 
 #[test]

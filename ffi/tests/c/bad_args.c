@@ -597,7 +597,6 @@ static void test_objects(podvisor_client *client) {
 
 static void test_store(void) {
     char data_dir[] = "/tmp/podvisor-bad-args-XXXXXX";
-    int port = 20000 + (int)(getpid() % 20000);
     int not_a_handle = 0;
     podvisor_master_options mopts;
     podvisor_client_options copts;
@@ -609,8 +608,9 @@ static void test_store(void) {
     bool leader = false;
     int i;
 
-    snprintf(member_spec, sizeof member_spec, "1=127.0.0.1:%d,127.0.0.1:%d", port, port + 1);
-    snprintf(endpoint, sizeof endpoint, "127.0.0.1:%d", port + 1);
+    int client_port = free_port();
+    snprintf(member_spec, sizeof member_spec, "1=127.0.0.1:%d,127.0.0.1:%d", free_port(), client_port);
+    snprintf(endpoint, sizeof endpoint, "127.0.0.1:%d", client_port);
     members[0] = member_spec;
     endpoints[0] = endpoint;
     test_master_options();

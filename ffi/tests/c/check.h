@@ -3,16 +3,20 @@
 #ifndef PODVISOR_TEST_CHECK_H
 #define PODVISOR_TEST_CHECK_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "podvisor.h"
 
-static int check_failures;
+static int check_failures __attribute__((unused));
 
 /* Checks that `got` is `want`; for a failure code, also that there is a message and, when
  * `want_arg` is not NULL, that the failing argument is `want_arg`. */
-static void check_code(const char *file, int line, const char *call, int got, int want,
+static inline void check_code(const char *file, int line, const char *call, int got, int want,
                        const char *want_arg) {
     const char *message = podvisor_last_error_message();
     const char *arg = podvisor_last_error_argument();
@@ -67,5 +71,24 @@ static void check_code(const char *file, int line, const char *call, int got, in
         printf("%s: all checks passed\n", name);                                            \
         return 0;                                                                           \
     } while (0)
+
+/* A loopback TCP port nothing listens on now, or 0. */
+static inline int free_port(void) {
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    int port = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0) {
+        port = ntohs(addr.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
 
 #endif
