@@ -100,13 +100,10 @@ fn handle(mut request: tiny_http::Request, dir: &Path, live: &LiveSandboxes) {
         )),
     };
     let response = match result {
-        Ok((body, kind)) => tiny_http::Response::new(
-            tiny_http::StatusCode(200),
-            vec![content_type(kind)],
-            body,
-            None,
-            None,
-        ),
+        Ok((body, kind)) => {
+            stream(request.into_writer(), body, kind);
+            return;
+        }
         Err((code, reason)) => {
             let text = format!("{reason}\n").into_bytes();
             let len = text.len();
@@ -120,6 +117,41 @@ fn handle(mut request: tiny_http::Request, dir: &Path, live: &LiveSandboxes) {
         }
     };
     let _ = request.respond(response);
+}
+
+/// Writes a 200 response whose body is sent chunk by chunk as `body` yields it, flushed each
+/// time: tiny_http's own chunked writer holds back 8 KiB, which would stall `logs -f` and
+/// exec output until that much had accumulated.
+fn stream(mut out: Box<dyn std::io::Write + Send>, mut body: Box<dyn Read + Send>, kind: &str) {
+    use std::io::Write;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    );
+    if out
+        .write_all(head.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        return;
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = out
+            .write_all(format!("{n:x}\r\n").as_bytes())
+            .and_then(|()| out.write_all(&buf[..n]))
+            .and_then(|()| out.write_all(b"\r\n"))
+            .and_then(|()| out.flush());
+        if chunk.is_err() {
+            // The client went away: stop reading, which ends a follow or an exec stream.
+            return;
+        }
+    }
+    let _ = out.write_all(b"0\r\n\r\n").and_then(|()| out.flush());
 }
 
 fn content_type(kind: &str) -> tiny_http::Header {
