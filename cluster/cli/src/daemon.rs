@@ -59,6 +59,12 @@ pub struct MasterArgs {
     /// Do not run the controllers in this process (a store-only master).
     #[arg(long)]
     pub no_controllers: bool,
+    /// Applied entries between snapshots of the store.
+    #[arg(long)]
+    pub snapshot_entries: Option<u64>,
+    /// Accept the test-only partition request from clients.
+    #[arg(long, hide = true)]
+    pub fault_injection: bool,
 }
 
 /// `podvisor node-agent`.
@@ -184,6 +190,11 @@ pub fn run_master(args: MasterArgs) -> Result<()> {
     let endpoints: Vec<String> = args.members.iter().map(|m| m.client_addr.clone()).collect();
     let mut cfg = MasterConfig::new(args.id, args.cluster_id, &args.data_dir, args.members);
     cfg.join = args.join;
+    cfg.fault_injection = args.fault_injection;
+    if let Some(n) = args.snapshot_entries {
+        cfg.snapshot_entries = n;
+        cfg.snapshot_trail = n / 5;
+    }
     let id = cfg.id;
     let master = Master::start(cfg)
         .map_err(|e| CliError::Failed(format!("master {id} cannot start: {}", one_line(&e))))?;

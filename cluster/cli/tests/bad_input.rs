@@ -234,3 +234,39 @@ fn exec_needs_a_command() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("COMMAND"), "{}", run.stderr);
 }
+
+#[test]
+fn vm_run_boots_the_cached_kernel_until_its_timeout() {
+    let kernel = std::env::var("PODVISOR_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/podvisor")
+        })
+        .join("kernel/vmlinux");
+    assert!(
+        kernel.is_file(),
+        "{} is missing: run `make kernel`",
+        kernel.display()
+    );
+    let run = podvisor(
+        &[
+            "vm",
+            "run",
+            "--kernel",
+            kernel.to_str().expect("utf-8"),
+            "--timeout",
+            "3",
+            "--memory",
+            "128",
+        ],
+        &[],
+    );
+    // Hardware-assisted KVM boots to a panic (no root) and resets; PVM is still emulating the
+    // early boot when the timeout stops it. Either way the VM ended, and said how.
+    match run.code {
+        0 => assert!(run.stderr.contains("VM ended"), "{}", run.stderr),
+        124 => assert!(run.stderr.contains("timed out after"), "{}", run.stderr),
+        other => panic!("vm run exited {other}: {}", run.stderr),
+    }
+}

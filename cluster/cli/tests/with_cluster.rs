@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::{BufRead, Read, Write};
 use std::time::{Duration, Instant};
 
 use common::{Run, agent, podvisor, root};
@@ -41,6 +42,19 @@ impl Cluster {
     fn run(&self, args: &[&str]) -> Run {
         let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         podvisor(args, &env)
+    }
+
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = std::process::Command::new(common::bin());
+        cmd.args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.env_remove("PODVISOR_ENDPOINTS")
+            .spawn()
+            .expect("podvisor starts")
     }
 
     fn wait_for(&self, args: &[&str], needle: &str, timeout: Duration) -> String {
@@ -163,6 +177,39 @@ fn verbs_against_a_local_cluster() {
     c.run(&["logs", "nosuchpod"]).fails_with("not found");
     c.run(&["logs", "batch", "-c", "nope"])
         .fails_with("has no container \"nope\"");
+
+    // logs -f: a request to the web pod shows up in its log (busybox httpd -v logs each
+    // response) while it is being followed.
+    let ip = v["status"]["podIP"].as_str().expect("a pod IP").to_string();
+    let mut follow = c.spawn(&["logs", "-f", "web"]);
+    let stdout = follow.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut http = std::net::TcpStream::connect((ip.as_str(), 80)).expect("the pod IP answers");
+    http.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("send");
+    let mut page = String::new();
+    let _ = http.read_to_string(&mut page);
+    assert!(page.contains("hello from podvisor pod"), "{page}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = false;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if line.contains("response:200") {
+            seen = true;
+            break;
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(seen, "the followed log never showed the request");
 
     // exec: output and the process's exit status.
     let cat = c.run(&[
