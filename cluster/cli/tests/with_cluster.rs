@@ -129,6 +129,7 @@ fn verbs_against_a_local_cluster() {
         dry.stdout
     );
     assert!(dry.stdout.contains("+    tier: front"), "{}", dry.stdout);
+    let _ = std::fs::remove_file(&changed);
     let after = c.run(&["get", "pod", "web", "-o", "yaml"]);
     assert!(
         !after.ok().contains("tier"),
