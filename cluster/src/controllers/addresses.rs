@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use super::{ControllerError, Snapshot};
 use crate::ipam::{self, IpamError};
-use crate::objects::{Condition, ConditionStatus, IpPool, Object, PoolPurpose, Timestamp};
+use crate::objects::{Condition, ConditionStatus, IpPool, Kind, Object, PoolPurpose, Timestamp};
 use crate::registry::{self, Registry};
 
 /// How an allocation names its owner: `Kind/namespace/name@uid`.
@@ -74,6 +74,53 @@ pub(super) fn reconcile(registry: &Registry, snap: &Snapshot) -> Result<(), Cont
                 );
             }
         })?;
+    }
+    pool_status(registry, snap)
+}
+
+/// Shows each pool's usable and allocated counts, and whether it is exhausted, in its status.
+fn pool_status(registry: &Registry, snap: &Snapshot) -> Result<(), ControllerError> {
+    for pool in &snap.pools {
+        let (taken, _) = match ipam::allocations(registry.client(), &pool.metadata.name) {
+            Ok(t) => t,
+            Err(IpamError::Store(e)) => return Err(ControllerError::Store(e)),
+            Err(_) => continue,
+        };
+        let usable = pool.usable_addresses().len() as u64;
+        let allocated = taken.len() as u64;
+        let exhausted = allocated >= usable;
+        let shown = Condition::find(&pool.status.conditions, "Exhausted")
+            .is_some_and(|c| (c.status == ConditionStatus::True) == exhausted);
+        if pool.status.usable == usable && pool.status.allocated == allocated && shown {
+            continue;
+        }
+        let name = pool.metadata.name.clone();
+        // A conflict means the pool changed; the next pass looks again.
+        let _ = registry.modify(Kind::IPPool, "", &name, |obj| {
+            let Object::IPPool(p) = obj else { return false };
+            p.status.usable = usable;
+            p.status.allocated = allocated;
+            Condition::set(
+                &mut p.status.conditions,
+                Condition {
+                    type_: "Exhausted".into(),
+                    status: if exhausted {
+                        ConditionStatus::True
+                    } else {
+                        ConditionStatus::False
+                    },
+                    reason: if exhausted {
+                        "NoFreeAddress".into()
+                    } else {
+                        "AddressesFree".into()
+                    },
+                    message: format!("{allocated} of {usable} usable addresses allocated"),
+                    observed_generation: p.metadata.generation,
+                    last_transition_time: None,
+                },
+            );
+            true
+        });
     }
     Ok(())
 }

@@ -184,20 +184,26 @@ fn setup_inner(
             Some(i) => i,
             None => {
                 let msg = LinkBridge::new(&bridge).build();
-                h.link()
-                    .add(msg)
-                    .execute()
-                    .await
-                    .map_err(netlink(format!("creating {bridge}")))?;
-                let i = link_index(&h, &bridge).await?.ok_or_else(|| {
-                    NetworkError::Invalid(format!("bridge {bridge} vanished after creation"))
-                })?;
-                h.address()
-                    .add(i, IpAddr::V4(gateway), prefix)
-                    .execute()
-                    .await
-                    .map_err(netlink(format!("adding {gateway}/{prefix} to {bridge}")))?;
-                i
+                let created = h.link().add(msg).execute().await;
+                match (created, link_index(&h, &bridge).await?) {
+                    (Ok(()), Some(i)) => {
+                        h.address()
+                            .add(i, IpAddr::V4(gateway), prefix)
+                            .execute()
+                            .await
+                            .map_err(netlink(format!("adding {gateway}/{prefix} to {bridge}")))?;
+                        i
+                    }
+                    // Another sandbox starting beside this one created the bridge first; it
+                    // gives the bridge its address.
+                    (Err(_), Some(i)) => i,
+                    (Err(e), None) => return Err(netlink(format!("creating {bridge}"))(e)),
+                    (Ok(()), None) => {
+                        return Err(NetworkError::Invalid(format!(
+                            "bridge {bridge} vanished after creation"
+                        )));
+                    }
+                }
             }
         };
         set_up(&h, br, &bridge).await?;
