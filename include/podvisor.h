@@ -355,6 +355,12 @@ typedef struct podvisor_kvs podvisor_kvs;
 typedef struct podvisor_master podvisor_master;
 
 /**
+ * A node agent running in this process. Created by `podvisor_node_agent_start`, freed by
+ * `podvisor_node_agent_free`.
+ */
+typedef struct podvisor_node_agent podvisor_node_agent;
+
+/**
  * A watch on the objects of one kind. Created by `podvisor_objects_watch`, freed by
  * `podvisor_object_watch_free`.
  */
@@ -419,6 +425,44 @@ typedef struct podvisor_log_record {
  * The callback must not unwind (no C++ exception, no `longjmp` out of it).
  */
 typedef void (*podvisor_log_callback)(const struct podvisor_log_record *record, void *userdata);
+
+/**
+ * How to run a node agent. Initialise with `podvisor_node_agent_options_init`.
+ */
+typedef struct podvisor_node_agent_options {
+  /**
+   * `sizeof(podvisor_node_agent_options)`, set by `podvisor_node_agent_options_init`.
+   */
+  size_t struct_size;
+  /**
+   * The node's name. Required; borrowed for the call.
+   */
+  const char *name;
+  /**
+   * Where sandboxes, VM consoles and the agent's records live. Required; borrowed.
+   */
+  const char *state_dir;
+  /**
+   * The static podvisor agent binary run as PID 1 of each sandbox. Required; borrowed.
+   */
+  const char *agent_binary;
+  /**
+   * The cache holding `images/` and `kernel/`. Required; borrowed.
+   */
+  const char *cache_dir;
+  /**
+   * The pod bridge, or NULL to run pods with loopback only. Borrowed.
+   */
+  const char *bridge;
+  /**
+   * Where logs and exec are served (`"127.0.0.1:0"` by default, NULL). Borrowed.
+   */
+  const char *listen;
+  /**
+   * The most pods the node takes, or 0 for the default (32).
+   */
+  uint32_t max_pods;
+} podvisor_node_agent_options;
 
 /**
  * How to reach the masters. Initialise with `podvisor_client_options_init`.
@@ -787,6 +831,74 @@ const char *podvisor_error_name(int32_t code);
 enum podvisor_error_code podvisor_log_set_callback(podvisor_log_callback callback,
                                                    int32_t max_level,
                                                    void *userdata);
+
+/**
+ * Fills `opts` with the defaults: no name or directories, no bridge, `127.0.0.1:0`, 32 pods.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts` is NULL; `PODVISOR_EINVAL` if
+ * `struct_size` is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_node_agent_options_init(struct podvisor_node_agent_options *opts,
+                                                          size_t struct_size);
+
+/**
+ * Registers this host as a node and starts the node agent's loops in this process: it keeps
+ * the node's lease, runs the pods and VMs bound to the node, and serves their logs and exec.
+ *
+ * - `client`: borrowed; the agent keeps its own reference.
+ * - `opts`: initialised with `podvisor_node_agent_options_init`; borrowed for the call.
+ * - `agent`: receives the new handle, owned by the caller, freed with
+ *   `podvisor_node_agent_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `opts`, a required string or `agent`
+ * is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string, a `listen` that is not an
+ * address, or an unknown `struct_size`; `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_EOS`
+ * if the state directory or the listen address cannot be used; store errors if the node
+ * cannot be registered.
+ *
+ * Blocks: until the node is registered (a few store round trips). Threads: any.
+ */
+enum podvisor_error_code podvisor_node_agent_start(const struct podvisor_client *client,
+                                                   const struct podvisor_node_agent_options *opts,
+                                                   struct podvisor_node_agent **agent);
+
+/**
+ * Returns the address the node agent serves logs and exec at.
+ *
+ * - `agent`: borrowed.
+ * - `addr`: receives a NUL-terminated string owned by the caller, freed with `podvisor_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `agent` or `addr` is NULL; `PODVISOR_EHANDLE`
+ * for a bad `agent`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_node_agent_address(const struct podvisor_node_agent *agent,
+                                                     char **addr);
+
+/**
+ * Stops the node agent: every pod and VM it runs is stopped and its lease released. The handle
+ * stays valid until freed.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `agent` is NULL; `PODVISOR_EHANDLE` for a bad
+ * `agent`; `PODVISOR_ESTATE` if it was already stopped.
+ *
+ * Blocks: until the agent's threads exit. Threads: any.
+ */
+enum podvisor_error_code podvisor_node_agent_stop(const struct podvisor_node_agent *agent);
+
+/**
+ * Frees a node agent handle, stopping the agent first if it still runs. NULL does nothing.
+ *
+ * Ownership: takes `agent`; it must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: until the agent's threads exit. Threads: any.
+ */
+enum podvisor_error_code podvisor_node_agent_free(struct podvisor_node_agent *agent);
 
 /**
  * Applies manifests given as text (YAML or JSON, one or more documents): each object is

@@ -14,7 +14,8 @@
 //! - [`log`]: the log callback;
 //! - [`vm`]: the VMM, booting a kernel directly;
 //! - [`store`]: an embedded master and a client of the replicated store;
-//! - [`objects`]: the control plane's objects, applied from manifests and read as JSON.
+//! - [`objects`]: the control plane's objects, applied from manifests and read as JSON;
+//! - [`node`]: the node agent, started and stopped in-process.
 //!
 //! Every `unsafe extern "C"` function here shares one safety contract, stated once instead of in
 //! each: every pointer argument is NULL or valid for the access the header documents, and every
@@ -28,6 +29,7 @@ pub mod boundary;
 pub mod error;
 mod handle;
 pub mod log;
+pub mod node;
 pub mod objects;
 mod options;
 pub mod store;
@@ -37,6 +39,7 @@ pub mod vm;
 pub use boundary::*;
 pub use error::*;
 pub use log::*;
+pub use node::*;
 pub use objects::*;
 pub use store::client::*;
 pub use store::master::*;

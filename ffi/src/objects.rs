@@ -28,7 +28,7 @@ impl Opaque for podvisor_object_watch {
     const NAME: &'static str = "podvisor_object_watch";
 }
 
-fn registry_error(err: &RegistryError) -> FfiError {
+pub(crate) fn registry_error(err: &RegistryError) -> FfiError {
     let code = match err {
         RegistryError::Invalid { .. } => PODVISOR_EINVAL,
         RegistryError::AlreadyExists(_) => PODVISOR_EEXISTS,

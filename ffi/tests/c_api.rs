@@ -205,6 +205,9 @@ fn rust_layouts() -> BTreeMap<&'static str, Layout> {
             client_listen, join, tick_ms,
         }
         podvisor_client_options { struct_size, endpoints, endpoints_len, cluster_id, timeout_ms }
+        podvisor_node_agent_options {
+            struct_size, name, state_dir, agent_binary, cache_dir, bridge, listen, max_pods,
+        }
         podvisor_kv {
             struct_size, key, key_len, value, value_len, create_revision, mod_revision, version,
             lease,

@@ -595,6 +595,50 @@ static void test_objects(podvisor_client *client) {
     EXPECT_OK(podvisor_object_watch_free(NULL));
 }
 
+static void test_node_agent(podvisor_client *client) {
+    podvisor_node_agent_options opts;
+    podvisor_node_agent *agent = NULL;
+    char *addr = NULL;
+
+    TEST_INIT(podvisor_node_agent_options_init, podvisor_node_agent_options, "opts");
+    EXPECT_OK(podvisor_node_agent_options_init(&opts, sizeof opts));
+    EXPECT(podvisor_node_agent_start(NULL, &opts, &agent), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_node_agent_start(client, NULL, &agent), PODVISOR_ENULL, "opts");
+    EXPECT(podvisor_node_agent_start(client, &opts, NULL), PODVISOR_ENULL, "agent");
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_ENULL, "opts->name");
+    opts.name = INVALID_UTF8;
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_EUTF8, "opts->name");
+    opts.name = "node-a";
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_ENULL, "opts->state_dir");
+    opts.state_dir = "";
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_EINVAL, "opts->state_dir");
+    opts.state_dir = "/nonexistent/state";
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_ENULL, "opts->agent_binary");
+    opts.agent_binary = long_string;
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_EINVAL, "opts->agent_binary");
+    opts.agent_binary = "/nonexistent/agent";
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_ENULL, "opts->cache_dir");
+    opts.cache_dir = "/nonexistent/cache";
+    opts.bridge = INVALID_UTF8;
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_EUTF8, "opts->bridge");
+    opts.bridge = NULL;
+    opts.listen = "not an address";
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_EINVAL, "opts->listen");
+    opts.listen = NULL;
+    opts.struct_size = 3;
+    EXPECT(podvisor_node_agent_start(client, &opts, &agent), PODVISOR_EINVAL, "opts");
+    EXPECT(podvisor_node_agent_start((podvisor_client *)&opts, &opts, &agent), PODVISOR_EHANDLE, "client");
+    CHECK(agent == NULL);
+
+    EXPECT(podvisor_node_agent_address(NULL, &addr), PODVISOR_ENULL, "agent");
+    EXPECT(podvisor_node_agent_address((podvisor_node_agent *)client, &addr), PODVISOR_EHANDLE, "agent");
+    EXPECT(podvisor_node_agent_stop(NULL), PODVISOR_ENULL, "agent");
+    EXPECT(podvisor_node_agent_stop((podvisor_node_agent *)client), PODVISOR_EHANDLE, "agent");
+    EXPECT(podvisor_node_agent_free((podvisor_node_agent *)client), PODVISOR_EHANDLE, "agent");
+    EXPECT_OK(podvisor_node_agent_free(NULL));
+    CHECK(addr == NULL);
+}
+
 static void test_store(void) {
     char data_dir[] = "/tmp/podvisor-bad-args-XXXXXX";
     int not_a_handle = 0;
@@ -652,6 +696,7 @@ static void test_store(void) {
     test_results(client);
     test_watch_arguments(client);
     test_objects(client);
+    test_node_agent(client);
 
     EXPECT(podvisor_master_stop((podvisor_master *)client), PODVISOR_EHANDLE, "master");
     EXPECT(podvisor_master_free((podvisor_master *)client), PODVISOR_EHANDLE, "master");
