@@ -6,7 +6,7 @@ CARGO ?= cargo
 export PODVISOR_CACHE ?= $(HOME)/.cache/podvisor
 
 .PHONY: all deps kernel build lint test test-unit test-vmm test-store test-sandbox \
-        test-cluster test-ffi test-hw demo demo-vm bench bench-sandbox bench-vmm
+        test-cluster test-ffi header test-hw demo demo-vm bench bench-sandbox bench-vmm
 
 all: build
 
