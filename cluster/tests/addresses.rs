@@ -109,12 +109,14 @@ fn pods_get_pool_addresses_serve_http_and_release_them_on_delete() {
         second.status.conditions
     );
 
-    let frontend = wait_for("the frontend pool shown exhausted", Duration::from_secs(30), || {
-        match registry.get(Kind::IPPool, "", "vips") {
+    let frontend = wait_for(
+        "the frontend pool shown exhausted",
+        Duration::from_secs(30),
+        || match registry.get(Kind::IPPool, "", "vips") {
             Ok(Object::IPPool(p)) if p.status.allocated == 1 => Some(p),
             _ => None,
-        }
-    });
+        },
+    );
     assert_eq!(frontend.status.usable, 1);
     assert_eq!(frontend.status.conditions[0].type_, "Exhausted");
 
