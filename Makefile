@@ -57,7 +57,7 @@ bench-sandbox: deps
 test-cluster: deps
 	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && \
 	    $(CARGO) build -q -p podvisor-cli && \
-	    PODVISOR_AGENT=$$agent PODVISOR_BIN=$${CARGO_TARGET_DIR:-target}/debug/podvisor \
+	    PODVISOR_AGENT=$$agent PODVISOR_BIN=$${CARGO_TARGET_DIR:-$(CURDIR)/target}/debug/podvisor \
 	    $(CARGO) test -p podvisor-cluster
 
 # The C ABI: the header and symbol-list checks, the C tests under AddressSanitizer against the
