@@ -208,9 +208,28 @@ impl Registry {
 
     /// Deletes an object, or marks it for deletion when it has finalizers.
     ///
+    /// The delete has no precondition: when the object changes between the read and the
+    /// write (a node agent writing its status, say), it reads again and retries, up to ten
+    /// times.
+    ///
     /// # Errors
-    /// [`RegistryError::NotFound`], a conflict with a concurrent writer, store failures.
+    /// [`RegistryError::NotFound`], a conflict after the last retry, store failures.
     pub fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<Deleted> {
+        let mut last = None;
+        for _ in 0..10 {
+            match self.delete_once(kind, namespace, name) {
+                Err(e @ RegistryError::Conflict { .. }) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| RegistryError::NotFound {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }))
+    }
+
+    fn delete_once(&self, kind: Kind, namespace: &str, name: &str) -> Result<Deleted> {
         let mut obj = self.get(kind, namespace, name)?;
         let rev: u64 = obj.meta().resource_version.parse().unwrap_or(0);
         let key = obj.store_key();
