@@ -193,7 +193,8 @@ fn keep_server_fields(want: &mut Object, have: &Object) {
     }
 }
 
-fn spec_json(obj: &Object) -> serde_json::Value {
+/// An object's spec as JSON, to tell whether it changed (and its generation must move).
+pub(crate) fn spec_json(obj: &Object) -> serde_json::Value {
     obj.to_json_value().get("spec").cloned().unwrap_or_default()
 }
 

@@ -149,7 +149,7 @@ impl Registry {
                 m.deletion_timestamp = c.deletion_timestamp;
             }
         }
-        if spec_of(&obj) != spec_of(&current) {
+        if apply::spec_json(&obj) != apply::spec_json(&current) {
             obj.meta_mut().generation += 1;
         }
         let key = obj.store_key();
@@ -346,10 +346,6 @@ fn validate(obj: &Object) -> Result<()> {
         name: obj.display_name(),
         errors,
     })
-}
-
-fn spec_of(obj: &Object) -> serde_json::Value {
-    obj.to_json_value().get("spec").cloned().unwrap_or_default()
 }
 
 /// Decodes a stored object and fills in its resourceVersion.
