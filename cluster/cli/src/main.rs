@@ -10,7 +10,6 @@
 //! and exits non-zero. The logic lives in the library crates; this crate only turns arguments
 //! into calls and answers into text.
 
-mod agent_http;
 mod context;
 mod daemon;
 mod error;

@@ -4,14 +4,12 @@
 //! The CLI reads the pod, finds the node it is bound to and the address the node agent
 //! published in its Node status, and talks to that agent directly.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 
-use base64::Engine;
 use clap::Args;
-use podvisor_cluster::objects::{Kind, Object, Pod};
+use podvisor_cluster::node::client::{self, ContainerTarget, ExecEvent, NodeClientError};
 use podvisor_cluster::registry::Registry;
 
-use crate::agent_http;
 use crate::error::{CliError, Result};
 
 /// `podvisor logs`.
@@ -48,95 +46,43 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-/// The pod, its container's name and its node agent's address.
 fn locate(
     registry: &Registry,
     ns: &str,
-    name: &str,
+    pod: &str,
     container: Option<&str>,
-) -> Result<(Pod, String, String)> {
-    let Object::Pod(pod) = registry.get(Kind::Pod, ns, name)? else {
-        return Err(CliError::Failed(format!("pod {name:?} is not a pod")));
-    };
-    let container = match container {
-        Some(c) => {
-            if !pod.spec.containers.iter().any(|k| k.name == c) {
-                let known: Vec<&str> = pod
-                    .spec
-                    .containers
-                    .iter()
-                    .map(|k| k.name.as_str())
-                    .collect();
-                return Err(CliError::Usage(format!(
-                    "pod {name:?} has no container {c:?} (it has: {})",
-                    known.join(", ")
-                )));
-            }
-            c.to_string()
-        }
-        None => pod
-            .spec
-            .containers
-            .first()
-            .map(|c| c.name.clone())
-            .ok_or_else(|| CliError::Failed(format!("pod {name:?} has no containers")))?,
-    };
-    if pod.spec.node_name.is_empty() {
-        return Err(CliError::Failed(format!(
-            "pod {name:?} is not scheduled to a node yet (phase {:?})",
-            pod.status.phase
-        )));
-    }
-    let Object::Node(node) = registry.get(Kind::Node, "", &pod.spec.node_name)? else {
-        return Err(CliError::Failed(format!(
-            "node {:?} is not a node",
-            pod.spec.node_name
-        )));
-    };
-    if node.status.agent_address.is_empty() {
-        return Err(CliError::Failed(format!(
-            "node {:?} has not published its agent address",
-            node.metadata.name
-        )));
-    }
-    Ok((pod, container, node.status.agent_address))
+) -> Result<ContainerTarget> {
+    client::locate(registry, ns, pod, container).map_err(node_error)
 }
 
-/// Prints a container's log, decoding the CRI lines (`<time> <stream> <F|P> <text>`).
+fn node_error(err: NodeClientError) -> CliError {
+    match err {
+        NodeClientError::Registry(e) => e.into(),
+        e @ NodeClientError::NoContainer { .. } => CliError::Usage(e.to_string()),
+        NodeClientError::NotReachable(why) => CliError::Failed(why),
+        NodeClientError::Agent(why) => CliError::Agent(why),
+    }
+}
+
+/// Prints a container's log.
 ///
 /// # Errors
 /// The pod or its node cannot be found, or the node agent refuses.
 pub fn logs(registry: &Registry, args: &LogsArgs) -> Result<()> {
-    let (_, container, agent) = locate(
+    let target = locate(
         registry,
         &args.namespace,
         &args.pod,
         args.container.as_deref(),
     )?;
-    let path = format!(
-        "/logs/{}/{}/{container}{}",
-        args.namespace,
-        args.pod,
-        if args.follow { "?follow=1" } else { "" }
-    );
-    let mut resp = agent_http::request(&agent, "GET", &path, b"")?;
-    if resp.status != 200 {
-        return Err(CliError::Agent(format!(
-            "logs of {}/{container}: {}",
-            args.pod,
-            agent_http::error_text(&mut resp)
-        )));
-    }
-    let reader = BufReader::new(resp.body);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for line in reader.lines() {
-        let line = line.map_err(|e| CliError::io("reading the log stream", e))?;
-        let (text, partial) = decode_cri_line(&line);
-        let written = if partial {
-            write!(out, "{text}")
+    for line in client::logs(&target, args.follow).map_err(node_error)? {
+        let line = line.map_err(node_error)?;
+        let written = if line.partial {
+            write!(out, "{}", line.text)
         } else {
-            writeln!(out, "{text}")
+            writeln!(out, "{}", line.text)
         };
         if written.and_then(|()| out.flush()).is_err() {
             // stdout closed (a pager quit): stop quietly.
@@ -146,83 +92,35 @@ pub fn logs(registry: &Registry, args: &LogsArgs) -> Result<()> {
     Ok(())
 }
 
-/// Splits a CRI log line into its text and whether it is a partial line.
-pub fn decode_cri_line(line: &str) -> (&str, bool) {
-    let mut parts = line.splitn(4, ' ');
-    let (_time, stream, tag) = (parts.next(), parts.next(), parts.next());
-    match (stream, tag) {
-        (Some("stdout" | "stderr"), Some(tag @ ("F" | "P"))) => {
-            (parts.next().unwrap_or(""), tag == "P")
-        }
-        _ => (line, false),
-    }
-}
-
 /// Runs a process in a container; returns its exit status (128 + the signal when a signal
 /// ended it).
 ///
 /// # Errors
 /// The pod or its node cannot be found, or the node agent refuses.
 pub fn exec(registry: &Registry, args: &ExecArgs) -> Result<u8> {
-    let (_, container, agent) = locate(
+    let target = locate(
         registry,
         &args.namespace,
         &args.pod,
         args.container.as_deref(),
     )?;
-    let body = serde_json::to_vec(&args.command)
-        .map_err(|e| CliError::Failed(format!("encoding the command: {e}")))?;
-    let path = format!("/exec/{}/{}/{container}", args.namespace, args.pod);
-    let mut resp = agent_http::request(&agent, "POST", &path, &body)?;
-    if resp.status != 200 {
-        return Err(CliError::Agent(format!(
-            "exec in {}/{container}: {}",
-            args.pod,
-            agent_http::error_text(&mut resp)
-        )));
-    }
-    let b64 = base64::engine::general_purpose::STANDARD;
-    for line in BufReader::new(resp.body).lines() {
-        let line = line.map_err(|e| CliError::io("reading the exec stream", e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event: serde_json::Value = serde_json::from_str(&line)
-            .map_err(|e| CliError::Agent(format!("exec stream: {e}: {line:?}")))?;
-        if let Some(exit) = event.get("exit") {
-            if let Some(code) = exit.get("code").and_then(serde_json::Value::as_i64) {
-                return Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(255));
+    for event in client::exec(&target, &args.command).map_err(node_error)? {
+        match event.map_err(node_error)? {
+            ExecEvent::Exit(status) => return Ok(status),
+            ExecEvent::Output { stderr: true, data } => {
+                let _ = std::io::stderr().write_all(&data);
             }
-            let signal = exit
-                .get("signal")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(0);
-            return Ok(u8::try_from((128 + signal).clamp(0, 255)).unwrap_or(255));
+            ExecEvent::Output {
+                stderr: false,
+                data,
+            } => {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(&data).and_then(|()| out.flush());
+            }
         }
-        if let Some(err) = event.get("error").and_then(serde_json::Value::as_str) {
-            return Err(CliError::Agent(format!(
-                "exec in {}/{container}: {err}",
-                args.pod
-            )));
-        }
-        let data = event
-            .get("data")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("");
-        let bytes = b64
-            .decode(data)
-            .map_err(|e| CliError::Agent(format!("exec stream: bad base64: {e}")))?;
-        let is_err = event.get("stream").and_then(serde_json::Value::as_str) == Some("stderr");
-        let _ = if is_err {
-            std::io::stderr().write_all(&bytes)
-        } else {
-            std::io::stdout()
-                .write_all(&bytes)
-                .and_then(|()| std::io::stdout().flush())
-        };
     }
     Err(CliError::Agent(format!(
-        "exec in {}/{container}: the stream ended without an exit status",
+        "exec in {}: the stream ended without an exit status",
         args.pod
     )))
 }

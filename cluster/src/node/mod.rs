@@ -8,12 +8,14 @@
 //! through the VMM ([`vm_worker`]). Every change a worker reports is written to the object's
 //! status with an optimistic update. Pods being deleted are stopped with their grace period;
 //! the agent's finalizer on each pod keeps the object until the sandbox is gone. Container
-//! logs and exec are served to the CLI over HTTP ([`server`]).
+//! logs and exec are served over HTTP ([`server`]) to callers of [`client`].
 //!
 //! When the agent restarts, sandboxes left by the previous run are cleaned up (their
 //! processes died with the agent), and their pods are run again or, under restartPolicy Never,
 //! marked Failed: a pod is never run twice at the same time.
 
+pub mod client;
+mod http;
 mod pod_worker;
 pub mod registration;
 pub mod server;

@@ -1,37 +1,42 @@
-//! A small HTTP/1.1 client for the node agent's server: container logs and exec.
+//! A small HTTP/1.1 client for the node agent's server (see [`super::server`]).
 //!
 //! The node agent answers `GET /logs/...` and `POST /exec/...` with a streamed body (chunked,
 //! or delimited by the connection's end). This reads the status line and headers and hands the
-//! body out as a [`Read`] that decodes chunks as they arrive, so `logs -f` and `exec` print
-//! output the moment the container writes it.
+//! body out as a [`Read`] that decodes chunks as they arrive, so a followed log and an exec's
+//! output reach the caller the moment the container writes them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::error::{CliError, Result};
+use super::client::NodeClientError;
+
+type Result<T> = std::result::Result<T, NodeClientError>;
 
 /// A response whose body is still being read.
-pub struct Response {
+pub(super) struct Response {
     /// The status code.
     pub status: u16,
     /// The body.
-    pub body: Box<dyn Read>,
+    pub body: Box<dyn Read + Send>,
 }
 
 /// Sends one request to the agent at `addr` and returns the response once its headers
 /// arrived.
 ///
 /// # Errors
-/// [`CliError::Agent`] when the agent cannot be reached or answers with something that is not
+/// [`NodeClientError::Agent`] when the agent cannot be reached or answers with something that is not
 /// HTTP.
-pub fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<Response> {
-    let unreachable = |e: std::io::Error| CliError::Agent(format!("node agent at {addr}: {e}"));
+pub(super) fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<Response> {
+    let unreachable =
+        |e: std::io::Error| NodeClientError::Agent(format!("node agent at {addr}: {e}"));
     let sa = addr
         .to_socket_addrs()
         .map_err(unreachable)?
         .next()
-        .ok_or_else(|| CliError::Agent(format!("node agent address {addr} resolves to nothing")))?;
+        .ok_or_else(|| {
+            NodeClientError::Agent(format!("node agent address {addr} resolves to nothing"))
+        })?;
     let stream = TcpStream::connect_timeout(&sa, Duration::from_secs(3)).map_err(unreachable)?;
     let mut writer = stream.try_clone().map_err(unreachable)?;
     let head = format!(
@@ -52,7 +57,7 @@ pub fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<Resp
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| CliError::Agent(format!("node agent at {addr} answered {line:?}")))?;
+        .ok_or_else(|| NodeClientError::Agent(format!("node agent at {addr} answered {line:?}")))?;
     let mut chunked = false;
     let mut length = None;
     loop {
@@ -73,7 +78,7 @@ pub fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<Resp
             }
         }
     }
-    let body: Box<dyn Read> = match (chunked, length) {
+    let body: Box<dyn Read + Send> = match (chunked, length) {
         (true, _) => Box::new(Chunked {
             inner: reader,
             left: 0,
@@ -86,7 +91,7 @@ pub fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<Resp
 }
 
 /// Reads a whole error body as one line.
-pub fn error_text(resp: &mut Response) -> String {
+pub(super) fn error_text(resp: &mut Response) -> String {
     let mut text = String::new();
     let _ = resp.body.read_to_string(&mut text);
     let text = text.trim().replace('\n', " ");
