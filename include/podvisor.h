@@ -344,6 +344,12 @@ typedef enum podvisor_txn_branch {
 typedef struct podvisor_client podvisor_client;
 
 /**
+ * Running controllers. Created by `podvisor_controllers_start`, freed by
+ * `podvisor_controllers_free`.
+ */
+typedef struct podvisor_controllers podvisor_controllers;
+
+/**
  * The key-value pairs a read returned. Freed by `podvisor_kvs_free`.
  */
 typedef struct podvisor_kvs podvisor_kvs;
@@ -372,6 +378,13 @@ typedef struct podvisor_object_watch podvisor_object_watch;
 typedef struct podvisor_txn podvisor_txn;
 
 /**
+ * What a transaction did: the branch taken, the revision after it, and one result per
+ * operation of that branch. Created by `podvisor_client_txn_run`, freed by
+ * `podvisor_txn_result_free`.
+ */
+typedef struct podvisor_txn_result podvisor_txn_result;
+
+/**
  * A running or ended virtual machine. Created by `podvisor_vm_start`, freed by
  * `podvisor_vm_free`.
  */
@@ -386,6 +399,37 @@ typedef struct podvisor_watch podvisor_watch;
  * One batch of changes: every matching change of each revision it covers, in order.
  */
 typedef struct podvisor_watch_batch podvisor_watch_batch;
+
+/**
+ * How the controllers run. Initialise with `podvisor_controllers_options_init`.
+ */
+typedef struct podvisor_controllers_options {
+  /**
+   * `sizeof(podvisor_controllers_options)`, set by `podvisor_controllers_options_init`.
+   */
+  size_t struct_size;
+  /**
+   * Who this instance is, written to the leader key; NULL for `"controllers"`. Borrowed.
+   */
+  const char *identity;
+  /**
+   * TTL of the leader lease in milliseconds; a dead leader is replaced after at most this
+   * long. 0 for the default (3000).
+   */
+  uint32_t lease_ttl_ms;
+  /**
+   * Milliseconds between reconcile passes; 0 for the default (250).
+   */
+  uint32_t resync_ms;
+  /**
+   * Milliseconds a node may be NotReady before its pods fail; 0 for the default (10000).
+   */
+  uint32_t node_grace_ms;
+  /**
+   * A `podvisor_runtime_class`: the isolation of pods that name none.
+   */
+  int32_t preferred_runtime_class;
+} podvisor_controllers_options;
 
 /**
  * One log record, valid only during the callback that receives it.
@@ -761,6 +805,60 @@ extern "C" {
 void podvisor_free(void *ptr);
 
 /**
+ * Fills `opts` with the defaults: identity `"controllers"`, a 3 s leader lease, a pass every
+ * 250 ms, 10 s of node grace, micro-VMs preferred.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts` is NULL; `PODVISOR_EINVAL` if
+ * `struct_size` is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_controllers_options_init(struct podvisor_controllers_options *opts,
+                                                           size_t struct_size);
+
+/**
+ * Starts the controllers in this process. They run on a library thread, contend for the
+ * leader lease, and reconcile while they hold it.
+ *
+ * - `client`: borrowed; the controllers keep their own reference.
+ * - `opts`: initialised with `podvisor_controllers_options_init`, or NULL for the defaults;
+ *   borrowed for the call.
+ * - `controllers`: receives the new handle, owned by the caller, freed with
+ *   `podvisor_controllers_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client` or `controllers` is NULL;
+ * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad `identity`, an unknown
+ * `preferred_runtime_class` or `struct_size`; `PODVISOR_EHANDLE` for a bad `client`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_controllers_start(const struct podvisor_client *client,
+                                                    const struct podvisor_controllers_options *opts,
+                                                    struct podvisor_controllers **controllers);
+
+/**
+ * Stops the controllers and waits for the current reconcile pass to end; the leader lease
+ * then lapses and another instance takes over. The handle stays valid until freed.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `controllers` is NULL; `PODVISOR_EHANDLE` for a
+ * bad handle; `PODVISOR_ESTATE` if they were already stopped.
+ *
+ * Blocks: until the controller thread exits (at most one pass). Threads: any.
+ */
+enum podvisor_error_code podvisor_controllers_stop(const struct podvisor_controllers *controllers);
+
+/**
+ * Frees a controllers handle, stopping them first if they still run. NULL does nothing.
+ *
+ * Ownership: takes `controllers`; it must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: as `podvisor_controllers_stop`. Threads: any.
+ */
+enum podvisor_error_code podvisor_controllers_free(struct podvisor_controllers *controllers);
+
+/**
  * Returns the code of the last failed call on the calling thread, or `PODVISOR_OK` if the most
  * recent call that returns a `podvisor_error_code` succeeded.
  *
@@ -1054,6 +1152,32 @@ enum podvisor_error_code podvisor_object_watch_next(const struct podvisor_object
  * Blocks: no. Threads: any.
  */
 enum podvisor_error_code podvisor_object_watch_free(struct podvisor_object_watch *watch);
+
+/**
+ * Reads a pod container's log as it is now, from the node agent that runs the pod (as
+ * `kubectl logs` does): what the container wrote to stdout and stderr, one line per line,
+ * each ending in a newline.
+ *
+ * - `client`: borrowed.
+ * - `namespace`: the pod's namespace, or NULL for `"default"`; borrowed.
+ * - `pod`: the pod's name; borrowed.
+ * - `container`: the container, or NULL for the pod's first; borrowed.
+ * - `text`: receives the log, NUL-terminated, owned by the caller, freed with `podvisor_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `pod` or `text` is NULL;
+ * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string; `PODVISOR_EHANDLE` for a bad
+ * `client`; `PODVISOR_ENOTFOUND` if there is no such pod or container; `PODVISOR_ESTATE` if
+ * the pod is not bound to a node yet or its node has published no address;
+ * `PODVISOR_EUNAVAILABLE` if the node agent cannot be reached or refuses (for example, the
+ * pod's sandbox is not created yet); store errors as for `podvisor_client_get`.
+ *
+ * Blocks: yes, two store reads and one request to the node agent. Threads: any.
+ */
+enum podvisor_error_code podvisor_pod_logs(const struct podvisor_client *client,
+                                           const char *namespace_,
+                                           const char *pod,
+                                           const char *container,
+                                           char **text);
 
 /**
  * Fills `opts` with the defaults: no endpoints, any cluster, a 10 s timeout.
@@ -1459,6 +1583,26 @@ enum podvisor_error_code podvisor_txn_delete(const struct podvisor_txn *txn,
                                              size_t range_end_len);
 
 /**
+ * Adds a read of `[key, range_end)` to one branch. It sees the writes of the operations
+ * before it in the branch; its pairs are read back with `podvisor_txn_result_range`.
+ *
+ * - `txn`: borrowed; `branch` as for `podvisor_txn_put`.
+ * - `key`, `range_end`, `limit`: as for `podvisor_client_range`; copied.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL`, `PODVISOR_EINVAL` and `PODVISOR_EHANDLE` as for
+ * `podvisor_txn_put`.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_txn_range(const struct podvisor_txn *txn,
+                                            int32_t branch,
+                                            const uint8_t *key,
+                                            size_t key_len,
+                                            const uint8_t *range_end,
+                                            size_t range_end_len,
+                                            size_t limit);
+
+/**
  * Runs a transaction. The transaction is not changed and may be run again.
  *
  * - `client`, `txn`: borrowed.
@@ -1487,6 +1631,69 @@ enum podvisor_error_code podvisor_client_txn(const struct podvisor_client *clien
  * Blocks: no. Threads: any.
  */
 enum podvisor_error_code podvisor_txn_free(struct podvisor_txn *txn);
+
+/**
+ * Runs a transaction and keeps everything it did, including the pairs its reads returned.
+ * The transaction is not changed and may be run again.
+ *
+ * - `client`, `txn`: borrowed.
+ * - `result`: receives the result, owned by the caller, freed with `podvisor_txn_result_free`.
+ *
+ * Returns as `podvisor_client_txn`, and `PODVISOR_ENULL` if `result` is NULL.
+ *
+ * Blocks: yes, until a majority of masters has it or the timeout passes. Threads: any.
+ */
+enum podvisor_error_code podvisor_client_txn_run(const struct podvisor_client *client,
+                                                 const struct podvisor_txn *txn,
+                                                 struct podvisor_txn_result **result);
+
+/**
+ * Says what a transaction did.
+ *
+ * - `result`: borrowed.
+ * - `succeeded`: receives whether every compare held (so the success branch applied); may be
+ *   NULL.
+ * - `revision`: receives the store revision after the transaction; may be NULL.
+ * - `len`: receives the number of operation results (those of the branch taken); may be NULL.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `result` is NULL; `PODVISOR_EHANDLE` for a bad
+ * handle.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_txn_result_info(const struct podvisor_txn_result *result,
+                                                  bool *succeeded,
+                                                  uint64_t *revision,
+                                                  size_t *len);
+
+/**
+ * Reads the pairs of one read of the branch taken.
+ *
+ * - `result`: borrowed.
+ * - `index`: the operation's position in its branch, from 0.
+ * - `kvs`: receives a handle holding the pairs, owned by the caller, freed with
+ *   `podvisor_kvs_free`; its revision is the transaction's.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `result` or `kvs` is NULL; `PODVISOR_EHANDLE` for
+ * a bad handle; `PODVISOR_EINVAL` if `index` is past the end or names a put or a delete.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_txn_result_range(const struct podvisor_txn_result *result,
+                                                   size_t index,
+                                                   struct podvisor_kvs **kvs);
+
+/**
+ * Frees a transaction result. NULL does nothing.
+ *
+ * Ownership: takes `result`; it must not be used afterwards. Pairs read out of it with
+ * `podvisor_txn_result_range` stay valid (they have their own handles).
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_txn_result_free(struct podvisor_txn_result *result);
 
 /**
  * Fills `event` with empty values and sets its `struct_size`.

@@ -14,7 +14,9 @@
 //! - [`log`]: the log callback;
 //! - [`vm`]: the VMM, booting a kernel directly;
 //! - [`store`]: an embedded master and a client of the replicated store;
-//! - [`objects`]: the control plane's objects, applied from manifests and read as JSON;
+//! - [`objects`]: the control plane's objects, applied from manifests and read as JSON, and
+//!   pod logs;
+//! - [`controllers`]: the scheduler and the other controllers, started in-process;
 //! - [`node`]: the node agent, started and stopped in-process.
 //!
 //! Every `unsafe extern "C"` function here shares one safety contract, stated once instead of in
@@ -26,6 +28,7 @@
 
 mod altstack;
 pub mod boundary;
+pub mod controllers;
 pub mod error;
 mod handle;
 pub mod log;
@@ -37,6 +40,7 @@ pub mod version;
 pub mod vm;
 
 pub use boundary::*;
+pub use controllers::*;
 pub use error::*;
 pub use log::*;
 pub use node::*;

@@ -1,12 +1,14 @@
 //! Objects of the control plane (Node, Pod, VirtualMachine, IPPool, Service): apply manifests,
-//! get and list as JSON, delete, and watch. Wraps `podvisor_cluster::registry::Registry` over a
-//! store client.
+//! get and list as JSON, delete, and watch, and read a pod's logs. Wraps
+//! `podvisor_cluster::registry::Registry` and `podvisor_cluster::node::client` over a store
+//! client.
 
 use std::ffi::c_char;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use podvisor_cluster::node::client::{self as node_client, NodeClientError};
 use podvisor_cluster::objects::{Kind, Object, parse_manifests, read_manifest_path};
 use podvisor_cluster::registry::{ObjectEvent, ObjectWatch, Registry, RegistryError};
 
@@ -370,4 +372,72 @@ pub unsafe extern "C" fn podvisor_object_watch_free(
     watch: *mut podvisor_object_watch,
 ) -> podvisor_error_code {
     call(|| handle::release(watch.cast_const(), "watch").map(drop))
+}
+
+fn node_client_error(err: &NodeClientError) -> FfiError {
+    match err {
+        NodeClientError::Registry(e) => FfiError {
+            message: chain(err),
+            ..registry_error(e)
+        },
+        NodeClientError::NoContainer { .. } => {
+            FfiError::arg(PODVISOR_ENOTFOUND, "container", chain(err))
+        }
+        NodeClientError::NotReachable(_) => FfiError::new(PODVISOR_ESTATE, chain(err)),
+        NodeClientError::Agent(_) => FfiError::new(PODVISOR_EUNAVAILABLE, chain(err)),
+    }
+}
+
+/// Reads a pod container's log as it is now, from the node agent that runs the pod (as
+/// `kubectl logs` does): what the container wrote to stdout and stderr, one line per line,
+/// each ending in a newline.
+///
+/// - `client`: borrowed.
+/// - `namespace`: the pod's namespace, or NULL for `"default"`; borrowed.
+/// - `pod`: the pod's name; borrowed.
+/// - `container`: the container, or NULL for the pod's first; borrowed.
+/// - `text`: receives the log, NUL-terminated, owned by the caller, freed with `podvisor_free`.
+///
+/// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `pod` or `text` is NULL;
+/// `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string; `PODVISOR_EHANDLE` for a bad
+/// `client`; `PODVISOR_ENOTFOUND` if there is no such pod or container; `PODVISOR_ESTATE` if
+/// the pod is not bound to a node yet or its node has published no address;
+/// `PODVISOR_EUNAVAILABLE` if the node agent cannot be reached or refuses (for example, the
+/// pod's sandbox is not created yet); store errors as for `podvisor_client_get`.
+///
+/// Blocks: yes, two store reads and one request to the node agent. Threads: any.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn podvisor_pod_logs(
+    client: *const podvisor_client,
+    namespace: *const c_char,
+    pod: *const c_char,
+    container: *const c_char,
+    text: *mut *mut c_char,
+) -> podvisor_error_code {
+    call(|| {
+        let client = handle::get(client, "client")?;
+        // SAFETY: the strings are NULL or NUL-terminated, `text` NULL or writable (contract).
+        let (namespace, pod, container, text) = unsafe {
+            (
+                arg_opt_str(namespace, "namespace")?,
+                arg_non_empty_str(pod, "pod")?,
+                arg_opt_str(container, "container")?,
+                Out::new(text, "text")?,
+            )
+        };
+        let registry = Registry::new(client);
+        let namespace = namespace.unwrap_or("default");
+        let target = node_client::locate(&registry, namespace, pod, container)
+            .map_err(|e| node_client_error(&e))?;
+        let mut log = String::new();
+        for line in node_client::logs(&target, false).map_err(|e| node_client_error(&e))? {
+            let line = line.map_err(|e| node_client_error(&e))?;
+            log.push_str(&line.text);
+            if !line.partial {
+                log.push('\n');
+            }
+        }
+        text.set(malloc_string(&log.replace('\0', "\u{fffd}"))?);
+        Ok(())
+    })
 }

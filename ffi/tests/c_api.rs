@@ -43,6 +43,10 @@ fn libraries() -> &'static PathBuf {
         }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "building libpodvisor failed");
+        // Executables linked with -lpodvisor ask for the soname; give the loader that name.
+        let soname = dir.join(format!("libpodvisor.so.{}", podvisor::PODVISOR_ABI_VERSION));
+        let _ = std::fs::remove_file(&soname);
+        std::os::unix::fs::symlink("libpodvisor.so", &soname).expect("soname link");
         dir
     })
 }
@@ -169,6 +173,26 @@ fn c_callbacks_run_with_an_alternate_signal_stack() {
     c_test("callbacks");
 }
 
+#[test]
+fn shared_library_soname_carries_the_abi_version() {
+    let lib = libraries().join("libpodvisor.so");
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(&lib)
+        .output()
+        .expect("readelf runs");
+    assert!(out.status.success(), "readelf -d {}", lib.display());
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    let want = format!("[libpodvisor.so.{}]", podvisor::PODVISOR_ABI_VERSION);
+    assert!(
+        dynamic
+            .lines()
+            .any(|l| l.contains("(SONAME)") && l.contains(&want)),
+        "{} has no SONAME {want}:\n{dynamic}",
+        lib.display()
+    );
+}
+
 /// Size, alignment and field offsets of one struct, as Rust lays it out.
 struct Layout {
     size: usize,
@@ -207,6 +231,9 @@ fn rust_layouts() -> BTreeMap<&'static str, Layout> {
         podvisor_client_options { struct_size, endpoints, endpoints_len, cluster_id, timeout_ms }
         podvisor_node_agent_options {
             struct_size, name, state_dir, agent_binary, cache_dir, bridge, listen, max_pods,
+        }
+        podvisor_controllers_options {
+            struct_size, identity, lease_ttl_ms, resync_ms, node_grace_ms, preferred_runtime_class,
         }
         podvisor_kv {
             struct_size, key, key_len, value, value_len, create_revision, mod_revision, version,

@@ -164,7 +164,12 @@ pub(crate) unsafe fn arg_range(
     })
 }
 
-fn kvs_handle(kvs: Vec<KeyValue>, revision: u64, count: usize, more: bool) -> *mut podvisor_kvs {
+pub(crate) fn kvs_handle(
+    kvs: Vec<KeyValue>,
+    revision: u64,
+    count: usize,
+    more: bool,
+) -> *mut podvisor_kvs {
     handle::register::<podvisor_kvs>(KvsObject {
         kvs,
         revision,

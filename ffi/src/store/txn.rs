@@ -1,13 +1,16 @@
 //! Transactions: a `podvisor_txn` is built with compares and operations, then run by a client.
 //! If every compare holds, the success operations apply, else the failure ones, atomically.
+//! Reads inside a transaction see the store as the transaction's earlier operations left it;
+//! their pairs come back in a `podvisor_txn_result`.
 
 use std::sync::Mutex;
 
 use podvisor_store::api::{
-    Compare, CompareOp, CompareTarget, DeleteRequest, PutRequest, Txn, TxnOp,
+    Compare, CompareOp, CompareTarget, DeleteRequest, PutRequest, RangeRequest, Txn, TxnOp,
+    TxnOpResponse, TxnResponse,
 };
 
-use super::client::{arg_key, arg_range, podvisor_client};
+use super::client::{arg_key, arg_range, kvs_handle, podvisor_client, podvisor_kvs};
 use super::store_error;
 use crate::boundary::{Out, arg_bytes, call};
 use crate::error::{FfiError, FfiResult, podvisor_error_code};
@@ -22,6 +25,18 @@ pub struct podvisor_txn {
 impl Opaque for podvisor_txn {
     type Object = Mutex<Txn>;
     const NAME: &'static str = "podvisor_txn";
+}
+
+/// What a transaction did: the branch taken, the revision after it, and one result per
+/// operation of that branch. Created by `podvisor_client_txn_run`, freed by
+/// `podvisor_txn_result_free`.
+pub struct podvisor_txn_result {
+    _private: [u8; 0],
+}
+
+impl Opaque for podvisor_txn_result {
+    type Object = TxnResponse;
+    const NAME: &'static str = "podvisor_txn_result";
 }
 
 /// What a transaction compare looks at.
@@ -239,6 +254,41 @@ pub unsafe extern "C" fn podvisor_txn_delete(
     })
 }
 
+/// Adds a read of `[key, range_end)` to one branch. It sees the writes of the operations
+/// before it in the branch; its pairs are read back with `podvisor_txn_result_range`.
+///
+/// - `txn`: borrowed; `branch` as for `podvisor_txn_put`.
+/// - `key`, `range_end`, `limit`: as for `podvisor_client_range`; copied.
+///
+/// Returns `PODVISOR_OK`; `PODVISOR_ENULL`, `PODVISOR_EINVAL` and `PODVISOR_EHANDLE` as for
+/// `podvisor_txn_put`.
+///
+/// Blocks: no. Threads: any.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn podvisor_txn_range(
+    txn: *const podvisor_txn,
+    branch: i32,
+    key: *const u8,
+    key_len: usize,
+    range_end: *const u8,
+    range_end_len: usize,
+    limit: usize,
+) -> podvisor_error_code {
+    call(|| {
+        let txn = handle::get(txn, "txn")?;
+        // SAFETY: the buffers are NULL or readable for their lengths (contract).
+        let range = unsafe { arg_range(key, key_len, range_end, range_end_len) }?;
+        let read = RangeRequest {
+            range,
+            limit,
+            count_only: false,
+            serializable: false,
+        };
+        self::branch(&mut lock(&txn), branch)?.push(TxnOp::Range(read));
+        Ok(())
+    })
+}
+
 /// Runs a transaction. The transaction is not changed and may be run again.
 ///
 /// - `client`, `txn`: borrowed.
@@ -286,4 +336,124 @@ pub unsafe extern "C" fn podvisor_client_txn(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn podvisor_txn_free(txn: *mut podvisor_txn) -> podvisor_error_code {
     call(|| handle::release(txn.cast_const(), "txn").map(drop))
+}
+
+/// Runs a transaction and keeps everything it did, including the pairs its reads returned.
+/// The transaction is not changed and may be run again.
+///
+/// - `client`, `txn`: borrowed.
+/// - `result`: receives the result, owned by the caller, freed with `podvisor_txn_result_free`.
+///
+/// Returns as `podvisor_client_txn`, and `PODVISOR_ENULL` if `result` is NULL.
+///
+/// Blocks: yes, until a majority of masters has it or the timeout passes. Threads: any.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn podvisor_client_txn_run(
+    client: *const podvisor_client,
+    txn: *const podvisor_txn,
+    result: *mut *mut podvisor_txn_result,
+) -> podvisor_error_code {
+    call(|| {
+        let client = handle::get(client, "client")?;
+        let txn = handle::get(txn, "txn")?;
+        // SAFETY: `result` is NULL or writable (contract).
+        let out = unsafe { Out::new(result, "result") }?;
+        let request = lock(&txn).clone();
+        let resp = client.txn(request).map_err(|e| store_error(&e))?;
+        out.set(handle::register::<podvisor_txn_result>(resp));
+        Ok(())
+    })
+}
+
+/// Says what a transaction did.
+///
+/// - `result`: borrowed.
+/// - `succeeded`: receives whether every compare held (so the success branch applied); may be
+///   NULL.
+/// - `revision`: receives the store revision after the transaction; may be NULL.
+/// - `len`: receives the number of operation results (those of the branch taken); may be NULL.
+///
+/// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `result` is NULL; `PODVISOR_EHANDLE` for a bad
+/// handle.
+///
+/// Blocks: no. Threads: any.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn podvisor_txn_result_info(
+    result: *const podvisor_txn_result,
+    succeeded: *mut bool,
+    revision: *mut u64,
+    len: *mut usize,
+) -> podvisor_error_code {
+    call(|| {
+        let resp = handle::get(result, "result")?;
+        // SAFETY: each out-pointer is writable when not NULL (contract).
+        unsafe {
+            if !succeeded.is_null() {
+                Out::new(succeeded, "succeeded")?.set(resp.succeeded);
+            }
+            if !revision.is_null() {
+                Out::new(revision, "revision")?.set(resp.revision);
+            }
+            if !len.is_null() {
+                Out::new(len, "len")?.set(resp.responses.len());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Reads the pairs of one read of the branch taken.
+///
+/// - `result`: borrowed.
+/// - `index`: the operation's position in its branch, from 0.
+/// - `kvs`: receives a handle holding the pairs, owned by the caller, freed with
+///   `podvisor_kvs_free`; its revision is the transaction's.
+///
+/// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `result` or `kvs` is NULL; `PODVISOR_EHANDLE` for
+/// a bad handle; `PODVISOR_EINVAL` if `index` is past the end or names a put or a delete.
+///
+/// Blocks: no. Threads: any.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn podvisor_txn_result_range(
+    result: *const podvisor_txn_result,
+    index: usize,
+    kvs: *mut *mut podvisor_kvs,
+) -> podvisor_error_code {
+    call(|| {
+        let resp = handle::get(result, "result")?;
+        // SAFETY: `kvs` is NULL or writable (contract).
+        let out = unsafe { Out::new(kvs, "kvs") }?;
+        let read = match resp.responses.get(index) {
+            Some(TxnOpResponse::Range(read)) => read,
+            Some(_) => {
+                let why = format!("operation {index} of the transaction is not a read");
+                return Err(FfiError::arg(PODVISOR_EINVAL, "index", why));
+            }
+            None => {
+                let why = format!(
+                    "index {index} is past the transaction's {} results",
+                    resp.responses.len()
+                );
+                return Err(FfiError::arg(PODVISOR_EINVAL, "index", why));
+            }
+        };
+        let pairs = read.kvs.clone();
+        out.set(kvs_handle(pairs, resp.revision, read.count, read.more));
+        Ok(())
+    })
+}
+
+/// Frees a transaction result. NULL does nothing.
+///
+/// Ownership: takes `result`; it must not be used afterwards. Pairs read out of it with
+/// `podvisor_txn_result_range` stay valid (they have their own handles).
+///
+/// Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+///
+/// Blocks: no. Threads: any.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn podvisor_txn_result_free(
+    result: *mut podvisor_txn_result,
+) -> podvisor_error_code {
+    call(|| handle::release(result.cast_const(), "result").map(drop))
 }
