@@ -15,7 +15,8 @@
 //! - [`vm`]: the VMM, booting a kernel directly;
 //! - [`store`]: an embedded master and a client of the replicated store;
 //! - [`objects`]: the control plane's objects, applied from manifests and read as JSON;
-//! - [`node`]: the node agent, started and stopped in-process.
+//! - [`node`]: the node agent, started and stopped in-process;
+//! - [`sandbox`]: sandboxes at either isolation level, their containers and processes.
 //!
 //! Every `unsafe extern "C"` function here shares one safety contract, stated once instead of in
 //! each: every pointer argument is NULL or valid for the access the header documents, and every
@@ -32,6 +33,7 @@ pub mod log;
 pub mod node;
 pub mod objects;
 mod options;
+pub mod sandbox;
 pub mod store;
 pub mod version;
 pub mod vm;
@@ -41,6 +43,9 @@ pub use error::*;
 pub use log::*;
 pub use node::*;
 pub use objects::*;
+pub use sandbox::config::*;
+pub use sandbox::process::*;
+pub use sandbox::*;
 pub use store::client::*;
 pub use store::master::*;
 pub use store::txn::*;
