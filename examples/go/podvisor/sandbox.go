@@ -67,13 +67,30 @@ type Sandbox struct{ h *C.podvisor_sandbox }
 // Process is a container's process or an exec'd one.
 type Process struct{ h *C.podvisor_process }
 
-// optString copies s for a call, or gives NULL for "", and a func that frees the copy.
-func optString(s string) (*C.char, func()) {
+// cCopies holds the C copies of the strings one call passes; free releases them all.
+type cCopies []func()
+
+// str copies s, or gives NULL for "".
+func (c *cCopies) str(s string) *C.char {
 	if s == "" {
-		return nil, func() {}
+		return nil
 	}
 	p := C.CString(s)
-	return p, func() { C.free(unsafe.Pointer(p)) }
+	*c = append(*c, func() { C.free(unsafe.Pointer(p)) })
+	return p
+}
+
+// strs copies ss into a C array and gives its length.
+func (c *cCopies) strs(ss []string) (**C.char, C.size_t) {
+	array, free := cStrings(ss)
+	*c = append(*c, free)
+	return array, C.size_t(len(ss))
+}
+
+func (c *cCopies) free() {
+	for _, f := range *c {
+		f()
+	}
 }
 
 // CreateSandbox creates a sandbox; a host that cannot give the isolation gives ErrUnsupported.
@@ -84,18 +101,10 @@ func CreateSandbox(o SandboxOptions) (*Sandbox, error) {
 	}); err != nil {
 		return nil, err
 	}
-	id, freeID := optString(o.ID)
-	defer freeID()
-	dir, freeDir := optString(o.StateDir)
-	defer freeDir()
-	agent, freeAgent := optString(o.AgentBinary)
-	defer freeAgent()
-	kernel, freeKernel := optString(o.GuestKernel)
-	defer freeKernel()
-	initrd, freeInitrd := optString(o.GuestInitrd)
-	defer freeInitrd()
-	opts.id, opts.state_dir, opts.agent_binary = id, dir, agent
-	opts.guest_kernel, opts.guest_initramfs = kernel, initrd
+	var c cCopies
+	defer c.free()
+	opts.id, opts.state_dir, opts.agent_binary = c.str(o.ID), c.str(o.StateDir), c.str(o.AgentBinary)
+	opts.guest_kernel, opts.guest_initramfs = c.str(o.GuestKernel), c.str(o.GuestInitrd)
 	opts.isolation = C.int32_t(o.Isolation)
 	s := &Sandbox{}
 	if err := call(func() int32 { return C.podvisor_sandbox_create(&opts, &s.h) }); err != nil {
@@ -112,17 +121,12 @@ func (s *Sandbox) Run(o ContainerOptions) (*Process, error) {
 	}); err != nil {
 		return nil, err
 	}
-	name, freeName := optString(o.Name)
-	defer freeName()
-	image, freeImage := optString(o.Image)
-	defer freeImage()
-	args, freeArgs := cStrings(o.Args)
-	defer freeArgs()
-	env, freeEnv := cStrings(o.Env)
-	defer freeEnv()
-	opts.name, opts.image = name, image
-	opts.args, opts.args_len = args, C.size_t(len(o.Args))
-	opts.env, opts.env_len = env, C.size_t(len(o.Env))
+	var c cCopies
+	defer c.free()
+	name := c.str(o.Name)
+	opts.name, opts.image = name, c.str(o.Image)
+	opts.args, opts.args_len = c.strs(o.Args)
+	opts.env, opts.env_len = c.strs(o.Env)
 	opts.stdin = C.bool(o.Stdin)
 	if err := call(func() int32 { return C.podvisor_sandbox_create_container(s.h, &opts) }); err != nil {
 		return nil, err
@@ -142,14 +146,11 @@ func (s *Sandbox) Exec(container string, o ExecOptions) (*Process, error) {
 	}); err != nil {
 		return nil, err
 	}
-	name, freeName := optString(container)
-	defer freeName()
-	args, freeArgs := cStrings(o.Args)
-	defer freeArgs()
-	env, freeEnv := cStrings(o.Env)
-	defer freeEnv()
-	opts.args, opts.args_len = args, C.size_t(len(o.Args))
-	opts.env, opts.env_len = env, C.size_t(len(o.Env))
+	var c cCopies
+	defer c.free()
+	name := c.str(container)
+	opts.args, opts.args_len = c.strs(o.Args)
+	opts.env, opts.env_len = c.strs(o.Env)
 	opts.stdin = C.bool(o.Stdin)
 	p := &Process{}
 	if err := call(func() int32 { return C.podvisor_sandbox_exec(s.h, name, &opts, &p.h) }); err != nil {
@@ -160,8 +161,9 @@ func (s *Sandbox) Exec(container string, o ExecOptions) (*Process, error) {
 
 // Stop stops a container: SIGTERM, then SIGKILL after grace.
 func (s *Sandbox) Stop(container string, grace time.Duration) (ExitStatus, error) {
-	name, freeName := optString(container)
-	defer freeName()
+	var c cCopies
+	defer c.free()
+	name := c.str(container)
 	var st C.podvisor_exit_status
 	err := call(func() int32 {
 		if rc := C.podvisor_exit_status_init(&st, C.size_t(unsafe.Sizeof(st))); rc != C.PODVISOR_OK {
