@@ -61,10 +61,12 @@ test-cluster: deps
 	    $(CARGO) test -p podvisor-cluster
 
 # The C ABI: the header and symbol-list checks, the C tests under AddressSanitizer against the
-# static and shared library, and the Go package's tests.
+# static and shared library, and the Go package's tests; the sandbox tests run busybox
+# containers with the static agent.
 test-ffi: deps
-	$(CARGO) test -p podvisor-ffi
-	CARGO=$(CARGO) examples/go/test.sh
+	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && image=$$(examples/images/build-busybox) && \
+	    PODVISOR_AGENT=$$agent PODVISOR_TEST_IMAGE=$$image $(CARGO) test -p podvisor-ffi && \
+	    PODVISOR_AGENT=$$agent PODVISOR_TEST_IMAGE=$$image CARGO=$(CARGO) examples/go/test.sh
 
 # Regenerates include/podvisor.h and appends new symbols to ffi/abi/symbols.txt.
 header:

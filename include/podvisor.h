@@ -184,6 +184,20 @@ typedef enum podvisor_log_level {
 } podvisor_log_level;
 
 /**
+ * Which output stream a chunk came from.
+ */
+typedef enum podvisor_stream {
+  /**
+   * Standard output.
+   */
+  PODVISOR_STREAM_STDOUT = 1,
+  /**
+   * Standard error.
+   */
+  PODVISOR_STREAM_STDERR = 2,
+} podvisor_stream;
+
+/**
  * Put or delete.
  */
 typedef enum podvisor_event_kind {
@@ -338,6 +352,20 @@ typedef enum podvisor_txn_branch {
 } podvisor_txn_branch;
 
 /**
+ * How a sandbox isolates its containers from the host. Passed as an `int32_t`.
+ */
+typedef enum podvisor_isolation {
+  /**
+   * Linux namespaces and cgroups on the host; needs root.
+   */
+  PODVISOR_ISOLATION_NAMESPACES = 0,
+  /**
+   * A micro-VM of podvisor's VMM; needs hardware-assisted KVM and a guest image.
+   */
+  PODVISOR_ISOLATION_MICROVM = 1,
+} podvisor_isolation;
+
+/**
  * A client of the store's masters. Created by `podvisor_client_connect`, freed by
  * `podvisor_client_free`.
  */
@@ -371,6 +399,17 @@ typedef struct podvisor_node_agent podvisor_node_agent;
  * `podvisor_object_watch_free`.
  */
 typedef struct podvisor_object_watch podvisor_object_watch;
+
+/**
+ * A process in a sandbox. Created by `podvisor_sandbox_start` or `podvisor_sandbox_exec`,
+ * freed by `podvisor_process_free`.
+ */
+typedef struct podvisor_process podvisor_process;
+
+/**
+ * A sandbox. Created by `podvisor_sandbox_create`, freed by `podvisor_sandbox_free`.
+ */
+typedef struct podvisor_sandbox podvisor_sandbox;
 
 /**
  * A transaction being built. Created by `podvisor_txn_new`, freed by `podvisor_txn_free`.
@@ -507,6 +546,220 @@ typedef struct podvisor_node_agent_options {
    */
   uint32_t max_pods;
 } podvisor_node_agent_options;
+
+/**
+ * How to create a sandbox. Initialise with `podvisor_sandbox_options_init`.
+ */
+typedef struct podvisor_sandbox_options {
+  /**
+   * `sizeof(podvisor_sandbox_options)`, set by `podvisor_sandbox_options_init`.
+   */
+  size_t struct_size;
+  /**
+   * The sandbox's name, unique on the host: letters, digits, `-`, `_` and `.`, at most 128
+   * bytes. Required; borrowed for the call.
+   */
+  const char *id;
+  /**
+   * A `podvisor_isolation`; default `PODVISOR_ISOLATION_NAMESPACES`.
+   */
+  int32_t isolation;
+  /**
+   * Where sandboxes keep their state; `<state_dir>/<id>/` holds the container roots and
+   * logs and is removed when the sandbox is destroyed. Required; borrowed.
+   */
+  const char *state_dir;
+  /**
+   * The static podvisor agent binary, run as PID 1 of the sandbox. Required for namespace
+   * isolation, unused for micro-VMs (the agent is in the guest image). Borrowed.
+   */
+  const char *agent_binary;
+  /**
+   * The cgroup the sandbox's group is made under, as `/proc/self/cgroup` spells paths
+   * (`"/podvisor"`), resolved in each mounted hierarchy; NULL for the caller's own group.
+   * Borrowed.
+   */
+  const char *cgroup_parent;
+  /**
+   * The host bridge to attach the sandbox's network to, or NULL for loopback only.
+   * Borrowed.
+   */
+  const char *bridge;
+  /**
+   * With `bridge`: the sandbox's IPv4 address and prefix (`"10.88.0.5/24"`). Borrowed.
+   */
+  const char *address;
+  /**
+   * With `bridge`: the IPv4 gateway (`"10.88.0.1"`). Borrowed.
+   */
+  const char *gateway;
+  /**
+   * Micro-VM: the guest kernel. Borrowed.
+   */
+  const char *guest_kernel;
+  /**
+   * Micro-VM: the initramfs holding the agent as `/init`. Borrowed.
+   */
+  const char *guest_initramfs;
+  /**
+   * Micro-VM: vCPUs, 1 to 255; default 1.
+   */
+  uint32_t guest_vcpus;
+  /**
+   * Micro-VM: guest memory in MiB; default 256.
+   */
+  uint32_t guest_memory_mib;
+  /**
+   * The size a container log grows to before it is rotated, in bytes; default 10 MiB.
+   */
+  uint64_t log_max_bytes;
+  /**
+   * Rotated logs kept per container besides the current one; default 3.
+   */
+  uint32_t log_max_files;
+} podvisor_sandbox_options;
+
+/**
+ * A container to create in a sandbox. Initialise with `podvisor_container_options_init`.
+ *
+ * Its root comes from exactly one of `image` (an OCI image layout, unpacked for the
+ * container) and `rootfs` (a ready directory, used in place).
+ */
+typedef struct podvisor_container_options {
+  /**
+   * `sizeof(podvisor_container_options)`, set by `podvisor_container_options_init`.
+   */
+  size_t struct_size;
+  /**
+   * The container's name, unique in the sandbox (letters, digits, `-`, `_`, `.`).
+   * Required; borrowed for the call.
+   */
+  const char *name;
+  /**
+   * An OCI image layout directory, or NULL when `rootfs` is given. Borrowed.
+   */
+  const char *image;
+  /**
+   * The image's `org.opencontainers.image.ref.name` in the layout, or NULL for its first
+   * manifest. Borrowed.
+   */
+  const char *image_ref;
+  /**
+   * A ready root directory, or NULL when `image` is given. Borrowed.
+   */
+  const char *rootfs;
+  /**
+   * The program and its arguments (`args_len` strings), or NULL with 0 for the image's
+   * entrypoint and command. Borrowed.
+   */
+  const char *const *args;
+  /**
+   * The number of strings in `args`.
+   */
+  size_t args_len;
+  /**
+   * `NAME=value` pairs, the whole environment (`env_len` strings), or NULL with 0 for the
+   * image's. Borrowed.
+   */
+  const char *const *env;
+  /**
+   * The number of strings in `env`.
+   */
+  size_t env_len;
+  /**
+   * The working directory inside the container, or NULL for the image's (else `/`).
+   * Borrowed.
+   */
+  const char *cwd;
+  /**
+   * `uid[:gid]` or a user name of the root's `/etc/passwd`, or NULL for the image's (else
+   * root). Borrowed.
+   */
+  const char *user;
+  /**
+   * The container's host name, or NULL for its name. Borrowed.
+   */
+  const char *hostname;
+  /**
+   * Whether the host writes the process's stdin (`podvisor_process_write_stdin`); if
+   * not, it reads `/dev/null`. Default false.
+   */
+  bool stdin;
+  /**
+   * The memory limit in bytes, or 0 for none.
+   */
+  uint64_t memory_bytes;
+  /**
+   * The CPU limit in thousandths of a CPU, or 0 for none.
+   */
+  uint64_t cpu_millis;
+} podvisor_container_options;
+
+/**
+ * How a process ended. Initialise with `podvisor_exit_status_init`; libpodvisor fills it.
+ */
+typedef struct podvisor_exit_status {
+  /**
+   * `sizeof(podvisor_exit_status)`, set by `podvisor_exit_status_init`.
+   */
+  size_t struct_size;
+  /**
+   * Whether a signal ended the process; then `signal` says which, else `code` holds its
+   * exit code.
+   */
+  bool signaled;
+  /**
+   * The exit code, when it exited; 0 otherwise.
+   */
+  int32_t code;
+  /**
+   * The signal that ended it, when one did; 0 otherwise.
+   */
+  int32_t signal;
+  /**
+   * Whether the kernel killed it because its container ran out of memory.
+   */
+  bool oom_killed;
+} podvisor_exit_status;
+
+/**
+ * A process to run in a running container. Initialise with `podvisor_exec_options_init`.
+ */
+typedef struct podvisor_exec_options {
+  /**
+   * `sizeof(podvisor_exec_options)`, set by `podvisor_exec_options_init`.
+   */
+  size_t struct_size;
+  /**
+   * The program and its arguments (`args_len` strings, at least one); a program without
+   * `/` is searched in `PATH`. Required; borrowed for the call.
+   */
+  const char *const *args;
+  /**
+   * The number of strings in `args`.
+   */
+  size_t args_len;
+  /**
+   * `NAME=value` pairs, the whole environment, or NULL with 0 for none. Borrowed.
+   */
+  const char *const *env;
+  /**
+   * The number of strings in `env`.
+   */
+  size_t env_len;
+  /**
+   * The working directory, or NULL for `/`. Borrowed.
+   */
+  const char *cwd;
+  /**
+   * `uid[:gid]` or a user name, or NULL for root. Borrowed.
+   */
+  const char *user;
+  /**
+   * Whether the host writes the process's stdin; if not, it reads `/dev/null`.
+   */
+  bool stdin;
+} podvisor_exec_options;
 
 /**
  * How to reach the masters. Initialise with `podvisor_client_options_init`.
@@ -1178,6 +1431,347 @@ enum podvisor_error_code podvisor_pod_logs(const struct podvisor_client *client,
                                            const char *pod,
                                            const char *container,
                                            char **text);
+
+/**
+ * Checks whether this host can run sandboxes as `opts` asks, without creating one: micro-VMs
+ * need hardware-assisted KVM, a guest image and a vsock transport; namespaces need root, user
+ * namespaces and a cgroup hierarchy.
+ *
+ * - `opts`: as for `podvisor_sandbox_create`; borrowed for the call.
+ *
+ * Returns `PODVISOR_OK` if it can; `PODVISOR_EUNSUPPORTED` with the reason if it cannot; the
+ * argument errors of `podvisor_sandbox_create`.
+ *
+ * Blocks: briefly (probes KVM). Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_check_host(const struct podvisor_sandbox_options *opts);
+
+/**
+ * Creates a sandbox: launches its agent as PID 1 (in new namespaces, or in a micro-VM),
+ * connects to it and sets up its network. It holds no containers yet.
+ *
+ * - `opts`: initialised with `podvisor_sandbox_options_init`, `id`, `state_dir` and (for
+ *   namespaces) `agent_binary` set; it and its strings are borrowed for the call.
+ * - `sandbox`: receives the new handle, owned by the caller, freed with
+ *   `podvisor_sandbox_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts`, a required string or `sandbox` is NULL;
+ * `PODVISOR_EUTF8` for a string that is not UTF-8; `PODVISOR_EINVAL` for an unknown
+ * `struct_size`, an empty or unusable id, an isolation outside the enum, or a bad cgroup path,
+ * address, vCPU count, memory size or log bound (the argument names which);
+ * `PODVISOR_ENOTFOUND` if the agent binary does not exist; `PODVISOR_EEXISTS` if a sandbox of
+ * that id exists in `state_dir`; `PODVISOR_EUNSUPPORTED` if the host cannot give the
+ * isolation asked for (micro-VMs without hardware-assisted KVM or vsock, namespaces without
+ * root), with the reason; `PODVISOR_EUNAVAILABLE` if the agent did not answer;
+ * `PODVISOR_EOS` if a host step failed. Nothing is left behind on failure.
+ *
+ * Blocks: until the agent answers (tens of milliseconds for namespaces). Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_create(const struct podvisor_sandbox_options *opts,
+                                                 struct podvisor_sandbox **sandbox);
+
+/**
+ * Creates a container in the sandbox: unpacks its image (or checks its root directory) and
+ * prepares its process, which waits for `podvisor_sandbox_start`.
+ *
+ * - `sandbox`: borrowed.
+ * - `opts`: initialised with `podvisor_container_options_init`, `name` and one of `image` or
+ *   `rootfs` set; it, its strings and arrays are borrowed for the call.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `sandbox`, `opts` or `opts->name` is NULL, both
+ * `opts->image` and `opts->rootfs` are NULL, or an array is NULL with a non-zero length (or
+ * holds NULL); `PODVISOR_EUTF8` for a string that is not UTF-8; `PODVISOR_EINVAL` for an
+ * unknown `struct_size`, a bad name, both image fields set, an empty string, or an image that
+ * is not a valid OCI layout or root; `PODVISOR_ENOTFOUND` if the image does not exist;
+ * `PODVISOR_EEXISTS` if the sandbox has a container of that name; `PODVISOR_EHANDLE` for a
+ * bad `sandbox`; `PODVISOR_ESTATE` if it was destroyed; `PODVISOR_EOS` if unpacking or the
+ * agent's setup failed; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ *
+ * Blocks: while the image is unpacked and the agent prepares the container. Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_create_container(const struct podvisor_sandbox *sandbox,
+                                                           const struct podvisor_container_options *opts);
+
+/**
+ * Starts a created container's process, and returns a handle on it to read its output, write
+ * its stdin, signal it and wait for it.
+ *
+ * - `sandbox`: borrowed.
+ * - `container`: the container's name; borrowed for the call.
+ * - `process`: receives the process handle, owned by the caller, freed with
+ *   `podvisor_process_free`; or NULL when the caller does not want one (the output then only
+ *   goes to the container's log).
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `sandbox` or `container` is NULL;
+ * `PODVISOR_EINVAL` or `PODVISOR_EUTF8` for a bad `container`; `PODVISOR_EHANDLE` for a bad
+ * `sandbox`; `PODVISOR_ENOTFOUND` if there is no such container; `PODVISOR_ESTATE` if it was
+ * already started or the sandbox was destroyed; `PODVISOR_EOS` if its program could not be
+ * run; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ *
+ * Blocks: until the agent has started the process (milliseconds). Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_start(const struct podvisor_sandbox *sandbox,
+                                                const char *container,
+                                                struct podvisor_process **process);
+
+/**
+ * Stops a container: SIGTERM to its process, then SIGKILL to everything in it once
+ * `grace_ms` has passed. The container stays, stopped, until removed.
+ *
+ * - `sandbox`: borrowed.
+ * - `container`: the container's name; borrowed for the call.
+ * - `grace_ms`: milliseconds between SIGTERM and SIGKILL.
+ * - `exit`: initialised with `podvisor_exit_status_init`, filled with how the process ended;
+ *   or NULL.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `sandbox` or `container` is NULL;
+ * `PODVISOR_EINVAL` for a bad `container` or an unknown `exit->struct_size`;
+ * `PODVISOR_EHANDLE` for a bad `sandbox`; `PODVISOR_ENOTFOUND` if there is no such container;
+ * `PODVISOR_ESTATE` if it never started or the sandbox was destroyed;
+ * `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ *
+ * Blocks: until the process ended (at most about `grace_ms`). Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_stop_container(const struct podvisor_sandbox *sandbox,
+                                                         const char *container,
+                                                         uint64_t grace_ms,
+                                                         struct podvisor_exit_status *exit);
+
+/**
+ * Removes a container: kills whatever of it still runs and releases its cgroup, its root (if
+ * unpacked from an image) and its log.
+ *
+ * - `sandbox`: borrowed.
+ * - `container`: the container's name; borrowed for the call.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `sandbox` or `container` is NULL;
+ * `PODVISOR_EINVAL` or `PODVISOR_EUTF8` for a bad `container`; `PODVISOR_EHANDLE` for a bad
+ * `sandbox`; `PODVISOR_ENOTFOUND` if there is no such container; `PODVISOR_ESTATE` if the
+ * sandbox was destroyed; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ *
+ * Blocks: until the container's processes are gone. Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_remove_container(const struct podvisor_sandbox *sandbox,
+                                                           const char *container);
+
+/**
+ * Returns the path of a container's log on the host: one line per output line,
+ * `<RFC 3339 time> <stdout|stderr> <F|P> <text>`, rotated to `.log.1` and on past the bound of
+ * `opts->log_max_bytes`. Exec'd processes are not logged. The file is removed with the
+ * sandbox.
+ *
+ * - `sandbox`: borrowed.
+ * - `container`: the container's name; borrowed for the call.
+ * - `path`: receives a NUL-terminated string owned by the caller, freed with `podvisor_free`.
+ *
+ * Returns `PODVISOR_OK` (also for a container that does not exist: the path is where its log
+ * would be); `PODVISOR_ENULL` if an argument is NULL; `PODVISOR_EINVAL` or `PODVISOR_EUTF8`
+ * for a bad `container`; `PODVISOR_EHANDLE` for a bad `sandbox`; `PODVISOR_ESTATE` if the
+ * sandbox was destroyed.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_log_path(const struct podvisor_sandbox *sandbox,
+                                                   const char *container,
+                                                   char **path);
+
+/**
+ * Destroys the sandbox: the agent kills every container and exits, the backend releases the
+ * namespaces or VM and the cgroup, the network is torn down, and the sandbox's directory (roots
+ * and logs) is removed. The handle stays valid until freed, but every call on it then gives
+ * `PODVISOR_ESTATE`, and the calls of its process handles that reach the agent fail.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `sandbox` is NULL; `PODVISOR_EHANDLE` for a bad
+ * `sandbox`; `PODVISOR_ESTATE` if it was already destroyed; the code of the first step that
+ * failed otherwise (the later steps still ran).
+ *
+ * Blocks: until calls in progress on the sandbox return, then until the agent and every
+ * container are gone (up to 10 s for an agent that does not answer). Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_destroy(const struct podvisor_sandbox *sandbox);
+
+/**
+ * Frees a sandbox handle, destroying the sandbox first if that was not done (its errors are
+ * then not reported). NULL does nothing. Process handles of the sandbox stay valid to free.
+ *
+ * Ownership: takes `sandbox`; it must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: as `podvisor_sandbox_destroy` when the sandbox was not destroyed. Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_free(struct podvisor_sandbox *sandbox);
+
+/**
+ * Fills `opts` with the defaults: no id or directories, namespace isolation, the caller's
+ * cgroup, loopback only, 1 vCPU and 256 MiB for a micro-VM, logs of 10 MiB with 3 rotated.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts` is NULL; `PODVISOR_EINVAL` if
+ * `struct_size` is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_options_init(struct podvisor_sandbox_options *opts,
+                                                       size_t struct_size);
+
+/**
+ * Fills `opts` with the defaults: no name or image, the image's process, no stdin, no limits.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts` is NULL; `PODVISOR_EINVAL` if
+ * `struct_size` is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_container_options_init(struct podvisor_container_options *opts,
+                                                         size_t struct_size);
+
+/**
+ * Fills `opts` with the defaults: no arguments, an empty environment, `/`, root, no stdin.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts` is NULL; `PODVISOR_EINVAL` if
+ * `struct_size` is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_exec_options_init(struct podvisor_exec_options *opts,
+                                                    size_t struct_size);
+
+/**
+ * Fills `exit` with a zero exit code and sets its `struct_size`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `exit` is NULL; `PODVISOR_EINVAL` if
+ * `struct_size` is not a size this library knows.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_exit_status_init(struct podvisor_exit_status *exit,
+                                                   size_t struct_size);
+
+/**
+ * Runs another process in a running container, and returns a handle on it.
+ *
+ * - `sandbox`: borrowed.
+ * - `container`: the container's name; borrowed for the call.
+ * - `opts`: initialised with `podvisor_exec_options_init`, `args` set; it, its strings and
+ *   arrays are borrowed for the call.
+ * - `process`: receives the process handle, owned by the caller, freed with
+ *   `podvisor_process_free`.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `sandbox`, `container`, `opts`, `opts->args` or
+ * `process` is NULL (or an array holds NULL); `PODVISOR_EUTF8` for a string that is not UTF-8;
+ * `PODVISOR_EINVAL` for an unknown `struct_size`, no arguments, or an empty string;
+ * `PODVISOR_EHANDLE` for a bad `sandbox`; `PODVISOR_ENOTFOUND` if there is no such container;
+ * `PODVISOR_ESTATE` if it does not run or the sandbox was destroyed; `PODVISOR_EOS` if the
+ * program could not be run; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ *
+ * Blocks: until the agent has started the process (milliseconds). Threads: any.
+ */
+enum podvisor_error_code podvisor_sandbox_exec(const struct podvisor_sandbox *sandbox,
+                                               const char *container,
+                                               const struct podvisor_exec_options *opts,
+                                               struct podvisor_process **process);
+
+/**
+ * Takes the next chunk of the process's output, from stdout or stderr in the order the
+ * process wrote them.
+ *
+ * - `process`: borrowed.
+ * - `timeout_ms`: milliseconds to wait at most; 0 to only check, -1 to wait forever.
+ * - `stream`: receives which stream the chunk came from.
+ * - `data`: receives a NUL-terminated buffer owned by the caller, freed with `podvisor_free`.
+ * - `len`: receives the chunk's length in bytes, without the NUL (never 0).
+ *
+ * Returns `PODVISOR_OK` with a chunk; `PODVISOR_EDONE` once the process has exited and all
+ * its output was read (`podvisor_process_wait` then gives its status at once);
+ * `PODVISOR_ETIMEOUT` if nothing came in time; `PODVISOR_ENULL` if an argument is NULL;
+ * `PODVISOR_EINVAL` for a negative timeout other than -1; `PODVISOR_EHANDLE` for a bad
+ * `process`; `PODVISOR_EUNAVAILABLE` if the sandbox's agent went away first.
+ *
+ * Blocks: yes, up to the timeout. Threads: any; reads and waits of one process are
+ * serialised.
+ */
+enum podvisor_error_code podvisor_process_read(const struct podvisor_process *process,
+                                               int64_t timeout_ms,
+                                               enum podvisor_stream *stream,
+                                               uint8_t **data,
+                                               size_t *len);
+
+/**
+ * Waits for the process to exit and reports how it ended. Output that arrives meanwhile is
+ * kept for `podvisor_process_read`.
+ *
+ * - `process`: borrowed.
+ * - `timeout_ms`: milliseconds to wait at most; 0 to only check, -1 to wait forever.
+ * - `exit`: initialised with `podvisor_exit_status_init`, filled on success; or NULL.
+ *
+ * Returns `PODVISOR_OK` once it exited (also on every later call); `PODVISOR_ETIMEOUT` if it
+ * still runs; `PODVISOR_ENULL` if `process` is NULL; `PODVISOR_EINVAL` for a negative timeout
+ * other than -1 or an unknown `exit->struct_size`; `PODVISOR_EHANDLE` for a bad `process`;
+ * `PODVISOR_EUNAVAILABLE` if the sandbox's agent went away first.
+ *
+ * Blocks: yes, up to the timeout. Threads: any; reads and waits of one process are
+ * serialised, while `podvisor_process_signal` and the stdin calls go through at any time.
+ */
+enum podvisor_error_code podvisor_process_wait(const struct podvisor_process *process,
+                                               int64_t timeout_ms,
+                                               struct podvisor_exit_status *exit);
+
+/**
+ * Writes bytes to the process's stdin (it must have been created with `stdin` set).
+ *
+ * - `process`: borrowed.
+ * - `input`, `input_len`: the bytes; NULL is allowed with length 0.
+ *
+ * Returns `PODVISOR_OK` once the agent took them; `PODVISOR_ENULL` if `process` is NULL, or
+ * `input` is NULL with a non-zero length; `PODVISOR_EHANDLE` for a bad `process`;
+ * `PODVISOR_ENOTFOUND` if the process is gone; `PODVISOR_ESTATE` if it takes no stdin, its stdin
+ * was closed, or the sandbox was destroyed; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ *
+ * Blocks: until the agent took the bytes. Threads: any.
+ */
+enum podvisor_error_code podvisor_process_write_stdin(const struct podvisor_process *process,
+                                                      const uint8_t *input,
+                                                      size_t input_len);
+
+/**
+ * Closes the process's stdin: it reads end of file after the bytes already written.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `process` is NULL; `PODVISOR_EHANDLE` for a bad
+ * `process`; `PODVISOR_ENOTFOUND` if the process is gone; `PODVISOR_ESTATE` if it takes no
+ * stdin, or the sandbox was destroyed; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ *
+ * Blocks: until the agent answers (milliseconds). Threads: any.
+ */
+enum podvisor_error_code podvisor_process_close_stdin(const struct podvisor_process *process);
+
+/**
+ * Sends a signal to the process.
+ *
+ * - `process`: borrowed.
+ * - `signo`: the signal number, 1 to 64 (`SIGTERM`, `SIGKILL`, ...).
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `process` is NULL; `PODVISOR_EINVAL` for a
+ * signal number out of range; `PODVISOR_EHANDLE` for a bad `process`; `PODVISOR_ENOTFOUND` or
+ * `PODVISOR_ESTATE` if the process is gone or has exited, or the sandbox was destroyed;
+ * `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ *
+ * Blocks: until the agent answers (milliseconds). Threads: any, also while another thread
+ * waits for the process.
+ */
+enum podvisor_error_code podvisor_process_signal(const struct podvisor_process *process,
+                                                 int32_t signo);
+
+/**
+ * Frees a process handle. The process itself is not signalled: it runs on until it exits or
+ * its container is stopped; its unread output is dropped. NULL does nothing.
+ *
+ * Ownership: takes `process`; it must not be used afterwards.
+ *
+ * Returns `PODVISOR_OK`; `PODVISOR_EHANDLE` for a handle already freed or of another type.
+ *
+ * Blocks: no. Threads: any.
+ */
+enum podvisor_error_code podvisor_process_free(struct podvisor_process *process);
 
 /**
  * Fills `opts` with the defaults: no endpoints, any cluster, a 10 s timeout.

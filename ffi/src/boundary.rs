@@ -9,6 +9,7 @@
 use std::ffi::{CStr, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
+use std::time::Duration;
 
 use crate::error::{FfiError, FfiResult, clear_last_error, podvisor_error_code, set_last_error};
 use podvisor_error_code::*;
@@ -157,6 +158,50 @@ pub(crate) unsafe fn arg_non_empty_str<'a>(
         ));
     }
     Ok(s)
+}
+
+/// Reads an array of `len` NUL-terminated, non-empty UTF-8 strings; `len` must not be 0.
+///
+/// # Safety
+/// `p` must be NULL or point to `len` pointers, each NULL or a NUL-terminated string.
+pub(crate) unsafe fn arg_str_array<'a>(
+    p: *const *const c_char,
+    len: usize,
+    name: &'static str,
+) -> FfiResult<Vec<&'a str>> {
+    if len == 0 {
+        return Err(FfiError::arg(
+            PODVISOR_EINVAL,
+            name,
+            format!("{name} is empty"),
+        ));
+    }
+    // SAFETY: checks NULL and alignment of the array.
+    unsafe { arg_ref(p, name) }?;
+    (0..len)
+        .map(|i| {
+            // SAFETY: `p` holds `len` pointers (contract); `i < len`.
+            let item = unsafe { p.add(i).read() };
+            // SAFETY: each item is NULL or NUL-terminated (contract).
+            unsafe { arg_non_empty_str(item, name) }.map_err(|e| FfiError {
+                message: format!("{name}[{i}]: {}", e.message),
+                ..e
+            })
+        })
+        .collect()
+}
+
+/// Reads a timeout argument in milliseconds: -1 waits forever (`None`), 0 or more that long.
+pub(crate) fn arg_timeout_ms(timeout_ms: i64, name: &'static str) -> FfiResult<Option<Duration>> {
+    match timeout_ms {
+        -1 => Ok(None),
+        ms if ms >= 0 => Ok(Some(Duration::from_millis(ms.unsigned_abs()))),
+        other => Err(FfiError::arg(
+            PODVISOR_EINVAL,
+            name,
+            format!("{name} is {other}: use -1 to wait forever or a count of milliseconds"),
+        )),
+    }
 }
 
 /// Reads a byte-buffer argument given as pointer and length. NULL is accepted with length 0.

@@ -17,7 +17,8 @@
 //! - [`objects`]: the control plane's objects, applied from manifests and read as JSON, and
 //!   pod logs;
 //! - [`controllers`]: the scheduler and the other controllers, started in-process;
-//! - [`node`]: the node agent, started and stopped in-process.
+//! - [`node`]: the node agent, started and stopped in-process;
+//! - [`sandbox`]: sandboxes at either isolation level, their containers and processes.
 //!
 //! Every `unsafe extern "C"` function here shares one safety contract, stated once instead of in
 //! each: every pointer argument is NULL or valid for the access the header documents, and every
@@ -35,6 +36,7 @@ pub mod log;
 pub mod node;
 pub mod objects;
 mod options;
+pub mod sandbox;
 pub mod store;
 pub mod version;
 pub mod vm;
@@ -45,6 +47,9 @@ pub use error::*;
 pub use log::*;
 pub use node::*;
 pub use objects::*;
+pub use sandbox::config::*;
+pub use sandbox::process::*;
+pub use sandbox::*;
 pub use store::client::*;
 pub use store::master::*;
 pub use store::txn::*;

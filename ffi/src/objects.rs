@@ -12,7 +12,9 @@ use podvisor_cluster::node::client::{self as node_client, NodeClientError};
 use podvisor_cluster::objects::{Kind, Object, parse_manifests, read_manifest_path};
 use podvisor_cluster::registry::{ObjectEvent, ObjectWatch, Registry, RegistryError};
 
-use crate::boundary::{Out, arg_non_empty_str, arg_opt_str, arg_text, call, malloc_string};
+use crate::boundary::{
+    Out, arg_non_empty_str, arg_opt_str, arg_text, arg_timeout_ms, call, malloc_string,
+};
 use crate::error::{FfiError, FfiResult, chain, podvisor_error_code};
 use crate::handle::{self, Opaque};
 use crate::store::client::podvisor_client;
@@ -323,17 +325,8 @@ pub unsafe extern "C" fn podvisor_object_watch_next(
         let watch = handle::get(watch, "watch")?;
         // SAFETY: `json` is NULL or writable (contract).
         let out = unsafe { Out::new(json, "json") }?;
-        let timeout = match timeout_ms {
-            -1 => Duration::from_secs(3600 * 24 * 365),
-            ms if ms >= 0 => Duration::from_millis(ms.unsigned_abs()),
-            other => {
-                return Err(FfiError::arg(
-                    PODVISOR_EINVAL,
-                    "timeout_ms",
-                    format!("timeout_ms is {other}"),
-                ));
-            }
-        };
+        let timeout = arg_timeout_ms(timeout_ms, "timeout_ms")?
+            .unwrap_or(Duration::from_secs(3600 * 24 * 365));
         let mut watch = watch.lock().unwrap_or_else(|p| p.into_inner());
         let event = watch
             .next_timeout(timeout)

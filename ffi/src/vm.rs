@@ -15,9 +15,10 @@ use podvisor_vmm::{
 };
 
 use crate::boundary::{
-    Out, arg_bytes, arg_non_empty_str, arg_opt_str, call, malloc_bytes, malloc_string,
+    Out, arg_bytes, arg_non_empty_str, arg_opt_str, arg_timeout_ms, call, malloc_bytes,
+    malloc_string,
 };
-use crate::error::{FfiError, FfiResult, chain, podvisor_error_code};
+use crate::error::{FfiError, chain, podvisor_error_code};
 use crate::handle::{self, Opaque};
 use crate::options::{self, Options};
 use podvisor_error_code::*;
@@ -275,18 +276,6 @@ fn exit_struct(reason: Option<&ExitReason>) -> podvisor_vm_exit {
     }
 }
 
-fn timeout_ms(timeout_ms: i64, name: &'static str) -> FfiResult<Option<Duration>> {
-    match timeout_ms {
-        -1 => Ok(None),
-        ms if ms >= 0 => Ok(Some(Duration::from_millis(ms.unsigned_abs()))),
-        other => Err(FfiError::arg(
-            PODVISOR_EINVAL,
-            name,
-            format!("{name} is {other}: use -1 to wait forever or a count of milliseconds"),
-        )),
-    }
-}
-
 /// Fills `opts` with the defaults: no kernel, no initrd, `"console=ttyS0"`, 1 vCPU, 128 MiB,
 /// automatic boot protocol, `/dev/kvm`.
 ///
@@ -500,7 +489,7 @@ pub unsafe extern "C" fn podvisor_vm_console_wait_for(
         let vm = handle::get(vm, "vm")?;
         // SAFETY: `text` is NULL or NUL-terminated (contract).
         let text = unsafe { arg_non_empty_str(text, "text") }?;
-        let timeout = self::timeout_ms(timeout_ms, "timeout_ms")?.unwrap_or(Duration::MAX);
+        let timeout = arg_timeout_ms(timeout_ms, "timeout_ms")?.unwrap_or(Duration::MAX);
         if vm.console.wait_for(text, timeout) {
             Ok(())
         } else {
@@ -578,7 +567,7 @@ pub unsafe extern "C" fn podvisor_vm_wait(
 ) -> podvisor_error_code {
     call(|| {
         let vm = handle::get(vm, "vm")?;
-        let timeout = self::timeout_ms(timeout_ms, "timeout_ms")?;
+        let timeout = arg_timeout_ms(timeout_ms, "timeout_ms")?;
         if !exit.is_null() {
             // SAFETY: `exit` is readable for its `struct_size` (contract); checks the size.
             unsafe { options::read(exit.cast_const(), "exit") }?;

@@ -5,6 +5,9 @@
 //! - `callbacks.c` takes log and watch callbacks and checks they run with an alternate signal
 //!   stack;
 //! - `vm_boot.c` boots the guest kernel, reads its console, stops it and reads the exit reason;
+//! - `sandbox_run.c` runs busybox containers in a namespace sandbox (with the agent of
+//!   `PODVISOR_AGENT` and the image of `PODVISOR_TEST_IMAGE`) and checks micro-VMs are refused
+//!   where the host cannot give them;
 //! - the layout test generates a C file that asserts the size and offsets of every public
 //!   struct against the values Rust computes, so a header that drifts from the code fails.
 
@@ -111,6 +114,18 @@ fn test_kernel() -> Option<PathBuf> {
     kernel.exists().then_some(kernel)
 }
 
+/// The busybox image `examples/images/build-busybox` writes, if it is there.
+fn test_image() -> Option<PathBuf> {
+    if let Some(image) = std::env::var_os("PODVISOR_TEST_IMAGE") {
+        return Some(PathBuf::from(image));
+    }
+    let cache = std::env::var_os("PODVISOR_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/podvisor")))?;
+    let image = cache.join("images/busybox");
+    image.join("index.json").exists().then_some(image)
+}
+
 fn run(exe: &Path) {
     let mut cmd = Command::new(exe);
     cmd.env(
@@ -119,6 +134,9 @@ fn run(exe: &Path) {
     );
     if let Some(kernel) = test_kernel() {
         cmd.env("PODVISOR_TEST_KERNEL", kernel);
+    }
+    if let Some(image) = test_image() {
+        cmd.env("PODVISOR_TEST_IMAGE", image);
     }
     let output = cmd.output().expect("the C test runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -166,6 +184,11 @@ fn c_bad_arguments_cover_every_entry_point() {
 #[test]
 fn c_boots_a_kernel_reads_its_console_and_stops_it() {
     c_test("vm_boot");
+}
+
+#[test]
+fn c_runs_containers_in_a_namespace_sandbox_and_refuses_micro_vms_it_cannot_run() {
+    c_test("sandbox_run");
 }
 
 #[test]
@@ -243,6 +266,17 @@ fn rust_layouts() -> BTreeMap<&'static str, Layout> {
             struct_size, kind, key, key_len, value, value_len, create_revision, mod_revision,
             version, lease, has_prev_kv, prev_value, prev_value_len,
         }
+        podvisor_sandbox_options {
+            struct_size, id, isolation, state_dir, agent_binary, cgroup_parent, bridge, address,
+            gateway, guest_kernel, guest_initramfs, guest_vcpus, guest_memory_mib, log_max_bytes,
+            log_max_files,
+        }
+        podvisor_container_options {
+            struct_size, name, image, image_ref, rootfs, args, args_len, env, env_len, cwd, user,
+            hostname, stdin, memory_bytes, cpu_millis,
+        }
+        podvisor_exec_options { struct_size, args, args_len, env, env_len, cwd, user, stdin }
+        podvisor_exit_status { struct_size, signaled, code, signal, oom_killed }
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use podvisor_store::api::{KeyRange, KeyValue, PutRequest, RangeRequest};
 use podvisor_store::{Client, ClientConfig};
 
-use super::{arg_str_array, store_error};
-use crate::boundary::{Out, arg_bytes, call};
+use super::store_error;
+use crate::boundary::{Out, arg_bytes, arg_str_array, call};
 use crate::error::{FfiError, FfiResult, podvisor_error_code};
 use crate::handle::{self, Opaque};
 use crate::options::{self, Options};

@@ -7,8 +7,8 @@ use std::time::Duration;
 use podvisor_store::api::Member;
 use podvisor_store::{Master, MasterConfig};
 
-use super::{arg_str_array, store_error};
-use crate::boundary::{Out, arg_non_empty_str, arg_opt_str, call, malloc_string};
+use super::store_error;
+use crate::boundary::{Out, arg_non_empty_str, arg_opt_str, arg_str_array, call, malloc_string};
 use crate::error::{FfiError, FfiResult, podvisor_error_code};
 use crate::handle::{self, Opaque};
 use crate::options::{self, Options};

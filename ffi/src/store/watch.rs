@@ -15,7 +15,7 @@ use podvisor_store::api::{EventKind, WatchRequest, WatchResponse};
 
 use super::client::{arg_range, podvisor_client};
 use super::store_error;
-use crate::boundary::{Out, call};
+use crate::boundary::{Out, arg_timeout_ms, call};
 use crate::error::{FfiError, podvisor_error_code};
 use crate::handle::{self, Opaque};
 use crate::options::{self, Options};
@@ -295,17 +295,8 @@ pub unsafe extern "C" fn podvisor_watch_poll(
         let watch = handle::get(watch, "watch")?;
         // SAFETY: `batch` is NULL or writable (contract).
         let out = unsafe { Out::new(batch, "batch") }?;
-        let timeout = match timeout_ms {
-            -1 => Duration::from_secs(3600 * 24 * 365),
-            ms if ms >= 0 => Duration::from_millis(ms.unsigned_abs()),
-            other => {
-                return Err(FfiError::arg(
-                    PODVISOR_EINVAL,
-                    "timeout_ms",
-                    format!("timeout_ms is {other}"),
-                ));
-            }
-        };
+        let timeout = arg_timeout_ms(timeout_ms, "timeout_ms")?
+            .unwrap_or(Duration::from_secs(3600 * 24 * 365));
         let Delivery::Poll(watcher) = &watch.delivery else {
             return Err(FfiError::new(
                 PODVISOR_ESTATE,

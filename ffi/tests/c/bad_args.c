@@ -4,7 +4,9 @@
  * nothing (the test runs under AddressSanitizer and LeakSanitizer).
  *
  * The environment may name a kernel (PODVISOR_TEST_KERNEL); with it, and a usable KVM, the VM
- * calls are also given a real handle that is then freed. */
+ * calls are also given a real handle that is then freed. With the static agent (PODVISOR_AGENT)
+ * and the busybox image (PODVISOR_TEST_IMAGE), and as root, the sandbox and process calls are
+ * given a live namespace sandbox too. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
@@ -716,8 +718,363 @@ static void test_store(void) {
     EXPECT_OK(podvisor_master_free(NULL));
 }
 
+/* ---- sandboxes ---------------------------------------------------------------------------- */
+
+static char sandbox_state[] = "/tmp/podvisor-bad-args-sandbox-XXXXXX";
+
+static void test_sandbox_options(const char *agent) {
+    podvisor_sandbox_options opts;
+    podvisor_sandbox *sandbox = NULL;
+
+    TEST_INIT(podvisor_sandbox_options_init, podvisor_sandbox_options, "opts");
+    EXPECT_OK(podvisor_sandbox_options_init(&opts, sizeof opts));
+    CHECK(opts.isolation == PODVISOR_ISOLATION_NAMESPACES && opts.guest_vcpus == 1);
+    CHECK(opts.guest_memory_mib == 256 && opts.log_max_bytes > 0 && opts.id == NULL);
+
+    EXPECT(podvisor_sandbox_create(NULL, &sandbox), PODVISOR_ENULL, "opts");
+    EXPECT(podvisor_sandbox_check_host(NULL), PODVISOR_ENULL, "opts");
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_ENULL, "opts->id");
+    opts.id = "";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->id");
+    opts.id = INVALID_UTF8;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EUTF8, "opts->id");
+    opts.id = long_string;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->id");
+    opts.id = "bad-args";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_ENULL, "opts->state_dir");
+    opts.state_dir = INVALID_UTF8;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EUTF8, "opts->state_dir");
+    opts.state_dir = sandbox_state;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_ENULL, "opts->agent_binary");
+    opts.agent_binary = "";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->agent_binary");
+    opts.agent_binary = "/nonexistent/podvisor-agent";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_ENOTFOUND, "opts->agent_binary");
+    EXPECT(podvisor_sandbox_check_host(&opts), PODVISOR_ENOTFOUND, "opts->agent_binary");
+    opts.agent_binary = agent ? agent : "/bin/sh";
+    EXPECT(podvisor_sandbox_create(&opts, NULL), PODVISOR_ENULL, "sandbox");
+    opts.isolation = 2;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->isolation");
+    opts.isolation = -1;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->isolation");
+    opts.isolation = PODVISOR_ISOLATION_NAMESPACES;
+    opts.cgroup_parent = "relative/group";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->cgroup_parent");
+    opts.cgroup_parent = "/podvisor/../escape";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->cgroup_parent");
+    opts.cgroup_parent = INVALID_UTF8;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EUTF8, "opts->cgroup_parent");
+    opts.cgroup_parent = NULL;
+    opts.bridge = "pv0";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_ENULL, "opts->address");
+    opts.address = "10.88.0.5";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_ENULL, "opts->gateway");
+    opts.gateway = "10.88.0.1";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->address");
+    opts.address = "10.88.0.5/33";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->address");
+    opts.address = "10.88.0.500/24";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->address");
+    opts.address = "10.88.0.5/24";
+    opts.gateway = "gateway";
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->gateway");
+    opts.bridge = NULL;
+    opts.guest_kernel = INVALID_UTF8;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EUTF8, "opts->guest_kernel");
+    opts.guest_kernel = NULL;
+    opts.guest_initramfs = long_string;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->guest_initramfs");
+    opts.guest_initramfs = NULL;
+    opts.guest_vcpus = 0;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->guest_vcpus");
+    opts.guest_vcpus = 256;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->guest_vcpus");
+    opts.guest_vcpus = 1;
+    opts.guest_memory_mib = 0;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->guest_memory_mib");
+    opts.guest_memory_mib = 256;
+    opts.log_max_bytes = 0;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->log_max_bytes");
+    opts.log_max_bytes = 1 << 20;
+    opts.struct_size = 7;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts");
+    EXPECT(podvisor_sandbox_check_host(&opts), PODVISOR_EINVAL, "opts");
+    opts.struct_size = sizeof opts;
+
+    /* A micro-VM needs no agent binary, and is refused here before anything starts. */
+    opts.isolation = PODVISOR_ISOLATION_MICROVM;
+    opts.agent_binary = NULL;
+    if (podvisor_sandbox_check_host(&opts) != PODVISOR_OK) {
+        EXPECT(podvisor_sandbox_check_host(&opts), PODVISOR_EUNSUPPORTED, NULL);
+        EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EUNSUPPORTED, NULL);
+    }
+    CHECK(sandbox == NULL);
+}
+
+/* Every call that takes a podvisor_sandbox, given `sandbox`, expecting `want`. */
+static void test_sandbox_calls_with_handle(podvisor_sandbox *sandbox, int want, const char *want_arg) {
+    const char *args[] = {"true"};
+    podvisor_container_options copts;
+    podvisor_exec_options eopts;
+    podvisor_process *process = NULL;
+    char *path = NULL;
+    EXPECT_OK(podvisor_container_options_init(&copts, sizeof copts));
+    copts.name = "c";
+    copts.rootfs = "/";
+    EXPECT_OK(podvisor_exec_options_init(&eopts, sizeof eopts));
+    eopts.args = args;
+    eopts.args_len = 1;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &copts), want, want_arg);
+    EXPECT(podvisor_sandbox_start(sandbox, "c", &process), want, want_arg);
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", &eopts, &process), want, want_arg);
+    EXPECT(podvisor_sandbox_stop_container(sandbox, "c", 0, NULL), want, want_arg);
+    EXPECT(podvisor_sandbox_remove_container(sandbox, "c"), want, want_arg);
+    EXPECT(podvisor_sandbox_log_path(sandbox, "c", &path), want, want_arg);
+    EXPECT(podvisor_sandbox_destroy(sandbox), want, want_arg);
+    CHECK(process == NULL && path == NULL);
+}
+
+/* Every call that takes a podvisor_process, given `process`, expecting `want`. */
+static void test_process_calls_with_handle(podvisor_process *process, int want, const char *want_arg) {
+    podvisor_exit_status status;
+    podvisor_stream stream;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    EXPECT_OK(podvisor_exit_status_init(&status, sizeof status));
+    EXPECT(podvisor_process_read(process, 0, &stream, &data, &len), want, want_arg);
+    EXPECT(podvisor_process_wait(process, 0, &status), want, want_arg);
+    EXPECT(podvisor_process_write_stdin(process, (const uint8_t *)"x", 1), want, want_arg);
+    EXPECT(podvisor_process_close_stdin(process), want, want_arg);
+    EXPECT(podvisor_process_signal(process, 15), want, want_arg);
+    CHECK(data == NULL);
+}
+
+/* Bad container names, in each call that takes one. */
+static void test_container_arguments(podvisor_sandbox *sandbox) {
+    const char *names[] = {NULL, "", INVALID_UTF8, long_string};
+    const int codes[] = {PODVISOR_ENULL, PODVISOR_EINVAL, PODVISOR_EUTF8, PODVISOR_EINVAL};
+    const char *args[] = {"true"};
+    podvisor_exec_options eopts;
+    podvisor_process *process = NULL;
+    char *path = NULL;
+    size_t i;
+    EXPECT_OK(podvisor_exec_options_init(&eopts, sizeof eopts));
+    eopts.args = args;
+    eopts.args_len = 1;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        EXPECT(podvisor_sandbox_start(sandbox, names[i], &process), codes[i], "container");
+        EXPECT(podvisor_sandbox_exec(sandbox, names[i], &eopts, &process), codes[i], "container");
+        EXPECT(podvisor_sandbox_stop_container(sandbox, names[i], 0, NULL), codes[i], "container");
+        EXPECT(podvisor_sandbox_remove_container(sandbox, names[i]), codes[i], "container");
+        EXPECT(podvisor_sandbox_log_path(sandbox, names[i], &path), codes[i], "container");
+    }
+    CHECK(process == NULL && path == NULL);
+}
+
+static void test_container_options(podvisor_sandbox *sandbox, const char *image) {
+    const char *args[] = {"sleep", "1000"};
+    const char *null_arg[] = {NULL};
+    const char *utf8_env[] = {INVALID_UTF8};
+    podvisor_container_options opts;
+
+    TEST_INIT(podvisor_container_options_init, podvisor_container_options, "opts");
+    EXPECT_OK(podvisor_container_options_init(&opts, sizeof opts));
+    CHECK(opts.args_len == 0 && !opts.stdin && opts.memory_bytes == 0);
+    EXPECT(podvisor_sandbox_create_container(sandbox, NULL), PODVISOR_ENULL, "opts");
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_ENULL, "opts->name");
+    opts.name = INVALID_UTF8;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EUTF8, "opts->name");
+    opts.name = "c";
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_ENULL, "opts->image");
+    opts.image = "";
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EINVAL, "opts->image");
+    opts.image = long_string;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EINVAL, "opts->image");
+    opts.image = image;
+    opts.rootfs = "/";
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EINVAL, "opts->rootfs");
+    opts.image = NULL;
+    opts.rootfs = "/nonexistent/rootfs";
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_ENOTFOUND, "opts->rootfs");
+    opts.rootfs = NULL;
+    opts.image = "/nonexistent/image";
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_ENOTFOUND, "opts->image");
+    opts.image = image;
+    opts.image_ref = INVALID_UTF8;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EUTF8, "opts->image_ref");
+    opts.image_ref = NULL;
+    opts.args_len = 2;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_ENULL, "opts->args");
+    opts.args = null_arg;
+    opts.args_len = 1;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_ENULL, "opts->args");
+    opts.args = args;
+    opts.args_len = 2;
+    opts.env = utf8_env;
+    opts.env_len = 1;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EUTF8, "opts->env");
+    opts.env = NULL;
+    opts.env_len = 0;
+    opts.cwd = INVALID_UTF8;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EUTF8, "opts->cwd");
+    opts.cwd = NULL;
+    opts.user = long_string;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EINVAL, "opts->user");
+    opts.user = NULL;
+    opts.hostname = INVALID_UTF8;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EUTF8, "opts->hostname");
+    opts.hostname = NULL;
+    opts.name = "no/slashes";
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EINVAL, "opts->name");
+    opts.name = "c";
+    opts.struct_size = 9;
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EINVAL, "opts");
+    opts.struct_size = sizeof opts;
+    EXPECT_OK(podvisor_sandbox_create_container(sandbox, &opts));
+    EXPECT(podvisor_sandbox_create_container(sandbox, &opts), PODVISOR_EEXISTS, "opts->name");
+}
+
+static void test_exec_options(podvisor_sandbox *sandbox) {
+    const char *args[] = {"cat"};
+    const char *empty_arg[] = {""};
+    podvisor_exec_options opts;
+    podvisor_process *process = NULL;
+
+    TEST_INIT(podvisor_exec_options_init, podvisor_exec_options, "opts");
+    EXPECT_OK(podvisor_exec_options_init(&opts, sizeof opts));
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", NULL, &process), PODVISOR_ENULL, "opts");
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", &opts, &process), PODVISOR_EINVAL, "opts->args");
+    opts.args_len = 1;
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", &opts, &process), PODVISOR_ENULL, "opts->args");
+    opts.args = empty_arg;
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", &opts, &process), PODVISOR_EINVAL, "opts->args");
+    opts.args = args;
+    opts.env_len = 1;
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", &opts, &process), PODVISOR_ENULL, "opts->env");
+    opts.env_len = 0;
+    opts.user = INVALID_UTF8;
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", &opts, &process), PODVISOR_EUTF8, "opts->user");
+    opts.user = NULL;
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", &opts, NULL), PODVISOR_ENULL, "process");
+    opts.struct_size = 0;
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", &opts, &process), PODVISOR_EINVAL, "opts");
+    opts.struct_size = sizeof opts;
+    /* Created, not started: there is nothing to exec into yet. */
+    EXPECT(podvisor_sandbox_exec(sandbox, "c", &opts, &process), PODVISOR_ESTATE, NULL);
+    EXPECT(podvisor_sandbox_exec(sandbox, "missing", &opts, &process), PODVISOR_ENOTFOUND, NULL);
+    CHECK(process == NULL);
+}
+
+static void test_process_arguments(podvisor_sandbox *sandbox, podvisor_txn *other) {
+    const char *args[] = {"cat"};
+    podvisor_exec_options opts;
+    podvisor_exit_status status;
+    podvisor_process *process = NULL;
+    podvisor_stream stream;
+    uint8_t *data = NULL;
+    size_t len = 0;
+
+    TEST_INIT(podvisor_exit_status_init, podvisor_exit_status, "exit");
+    EXPECT_OK(podvisor_sandbox_start(sandbox, "c", &process));
+    EXPECT(podvisor_sandbox_start(sandbox, "c", NULL), PODVISOR_ESTATE, NULL);
+    EXPECT_OK(podvisor_process_free(process));
+    EXPECT_OK(podvisor_exec_options_init(&opts, sizeof opts));
+    opts.args = args;
+    opts.args_len = 1;
+    opts.stdin = true;
+    EXPECT_OK(podvisor_sandbox_exec(sandbox, "c", &opts, &process));
+    if (process == NULL) {
+        return;
+    }
+    EXPECT(podvisor_process_read(process, 0, NULL, &data, &len), PODVISOR_ENULL, "stream");
+    EXPECT(podvisor_process_read(process, 0, &stream, NULL, &len), PODVISOR_ENULL, "data");
+    EXPECT(podvisor_process_read(process, 0, &stream, &data, NULL), PODVISOR_ENULL, "len");
+    EXPECT(podvisor_process_read(process, -2, &stream, &data, &len), PODVISOR_EINVAL, "timeout_ms");
+    EXPECT(podvisor_process_read(process, 0, &stream, &data, &len), PODVISOR_ETIMEOUT, NULL);
+    EXPECT(podvisor_process_wait(process, -5, NULL), PODVISOR_EINVAL, "timeout_ms");
+    EXPECT_OK(podvisor_exit_status_init(&status, sizeof status));
+    status.struct_size = 3;
+    EXPECT(podvisor_process_wait(process, 0, &status), PODVISOR_EINVAL, "exit");
+    EXPECT(podvisor_sandbox_stop_container(sandbox, "c", 0, &status), PODVISOR_EINVAL, "exit");
+    EXPECT(podvisor_process_wait(process, 0, NULL), PODVISOR_ETIMEOUT, NULL);
+    EXPECT(podvisor_process_write_stdin(process, NULL, 5), PODVISOR_ENULL, "input");
+    EXPECT_OK(podvisor_process_write_stdin(process, NULL, 0));
+    EXPECT(podvisor_process_signal(process, 0), PODVISOR_EINVAL, "signo");
+    EXPECT(podvisor_process_signal(process, 65), PODVISOR_EINVAL, "signo");
+    EXPECT(podvisor_process_signal(process, -9), PODVISOR_EINVAL, "signo");
+    /* Bytes with a NUL in them are bytes: they go through. */
+    EXPECT_OK(podvisor_process_write_stdin(process, (const uint8_t *)"a\0b", 3));
+    EXPECT_OK(podvisor_process_close_stdin(process));
+    EXPECT_OK(podvisor_process_wait(process, 30000, NULL));
+    EXPECT_OK(podvisor_process_read(process, 0, &stream, &data, &len));
+    CHECK(stream == PODVISOR_STREAM_STDOUT && len == 3 && memcmp(data, "a\0b", 3) == 0);
+    podvisor_free(data);
+    data = NULL;
+    EXPECT(podvisor_process_read(process, 0, &stream, &data, &len), PODVISOR_EDONE, NULL);
+
+    test_process_calls_with_handle((podvisor_process *)sandbox, PODVISOR_EHANDLE, "process");
+    test_process_calls_with_handle((podvisor_process *)other, PODVISOR_EHANDLE, "process");
+    EXPECT(podvisor_process_free((podvisor_process *)sandbox), PODVISOR_EHANDLE, "process");
+    EXPECT_OK(podvisor_process_free(process));
+    test_process_calls_with_handle(process, PODVISOR_EHANDLE, "process");
+    EXPECT(podvisor_process_free(process), PODVISOR_EHANDLE, "process");
+    CHECK(data == NULL);
+}
+
+static void test_sandbox(const char *agent, const char *image) {
+    int not_a_handle = 0;
+    podvisor_sandbox_options opts;
+    podvisor_sandbox *sandbox = NULL;
+    podvisor_txn *other = NULL;
+
+    CHECK(mkdtemp(sandbox_state) != NULL);
+    test_sandbox_options(agent);
+    EXPECT_OK(podvisor_txn_new(&other));
+    test_sandbox_calls_with_handle(NULL, PODVISOR_ENULL, "sandbox");
+    test_sandbox_calls_with_handle((podvisor_sandbox *)&not_a_handle, PODVISOR_EHANDLE, "sandbox");
+    test_sandbox_calls_with_handle((podvisor_sandbox *)other, PODVISOR_EHANDLE, "sandbox");
+    test_process_calls_with_handle(NULL, PODVISOR_ENULL, "process");
+    test_process_calls_with_handle((podvisor_process *)&not_a_handle, PODVISOR_EHANDLE, "process");
+    EXPECT(podvisor_sandbox_free((podvisor_sandbox *)other), PODVISOR_EHANDLE, "sandbox");
+    EXPECT(podvisor_process_free((podvisor_process *)other), PODVISOR_EHANDLE, "process");
+    EXPECT_OK(podvisor_sandbox_free(NULL));
+    EXPECT_OK(podvisor_process_free(NULL));
+
+    if (agent == NULL || image == NULL || geteuid() != 0) {
+        printf("bad_args: no agent, image or root; a live sandbox handle is not exercised\n");
+        EXPECT_OK(podvisor_txn_free(other));
+        rmdir(sandbox_state);
+        return;
+    }
+    EXPECT_OK(podvisor_sandbox_options_init(&opts, sizeof opts));
+    opts.id = "no/slashes";
+    opts.state_dir = sandbox_state;
+    opts.agent_binary = agent;
+    EXPECT(podvisor_sandbox_create(&opts, &sandbox), PODVISOR_EINVAL, "opts->id");
+    opts.id = "bad-args";
+    EXPECT_OK(podvisor_sandbox_create(&opts, &sandbox));
+    if (sandbox != NULL) {
+        test_container_arguments(sandbox);
+        test_container_options(sandbox, image);
+        test_exec_options(sandbox);
+        test_process_arguments(sandbox, other);
+        EXPECT_OK(podvisor_sandbox_stop_container(sandbox, "c", 0, NULL));
+        EXPECT(podvisor_sandbox_remove_container(sandbox, "missing"), PODVISOR_ENOTFOUND, NULL);
+        EXPECT_OK(podvisor_sandbox_remove_container(sandbox, "c"));
+        EXPECT_OK(podvisor_sandbox_destroy(sandbox));
+        test_sandbox_calls_with_handle(sandbox, PODVISOR_ESTATE, NULL);
+        EXPECT_OK(podvisor_sandbox_free(sandbox));
+        test_sandbox_calls_with_handle(sandbox, PODVISOR_EHANDLE, "sandbox");
+        EXPECT(podvisor_sandbox_free(sandbox), PODVISOR_EHANDLE, "sandbox");
+    }
+    EXPECT_OK(podvisor_txn_free(other));
+    rmdir(sandbox_state);
+}
+
 int main(void) {
     const char *kernel = getenv("PODVISOR_TEST_KERNEL");
+    const char *agent = getenv("PODVISOR_AGENT");
+    const char *image = getenv("PODVISOR_TEST_IMAGE");
     long_string = malloc(PODVISOR_MAX_STRING_LEN + 2);
     memset(long_string, 'a', PODVISOR_MAX_STRING_LEN + 1);
     long_string[PODVISOR_MAX_STRING_LEN + 1] = '\0';
@@ -729,6 +1086,7 @@ int main(void) {
     test_vm_start(kernel);
     test_vm_handles(kernel);
     test_store();
+    test_sandbox(agent, image);
 
     free(long_string);
     CHECK_DONE("bad_args");
