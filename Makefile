@@ -6,7 +6,8 @@ CARGO ?= cargo
 export PODVISOR_CACHE ?= $(HOME)/.cache/podvisor
 
 .PHONY: all deps kernel build lint test test-unit test-vmm test-store test-sandbox \
-        test-cluster test-ffi header test-hw demo demo-vm bench bench-sandbox bench-vmm
+        test-cluster test-ffi header test-hw demo demo-vm bench bench-sandbox bench-vmm \
+        examples
 
 all: build
 
@@ -66,11 +67,19 @@ test-cluster: deps
 test-ffi: deps
 	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && image=$$(examples/images/build-busybox) && \
 	    PODVISOR_AGENT=$$agent PODVISOR_TEST_IMAGE=$$image $(CARGO) test -p podvisor-ffi && \
-	    PODVISOR_AGENT=$$agent PODVISOR_TEST_IMAGE=$$image CARGO=$(CARGO) examples/go/test.sh
+	    PODVISOR_AGENT=$$agent PODVISOR_TEST_IMAGE=$$image CARGO=$(CARGO) examples/go/test.sh && \
+	    PODVISOR_AGENT=$$agent CARGO=$(CARGO) examples/host-agents.sh
+
+# The C and Go host agents, built against the static and the shared libpodvisor, each run with
+# an embedded cluster and against a local three-master cluster.
+examples: deps
+	agent=$$(CARGO=$(CARGO) vmm/agent/build-static) && examples/images/build-busybox >/dev/null && \
+	    PODVISOR_AGENT=$$agent CARGO=$(CARGO) examples/host-agents.sh
 
 # Regenerates include/podvisor.h and appends new symbols to ffi/abi/symbols.txt.
 header:
-	PODVISOR_BLESS=1 $(CARGO) test -p podvisor-ffi --test header
+	PODVISOR_BLESS=1 $(CARGO) test -p podvisor-ffi --test header -- --test-threads=1
+	PODVISOR_BLESS=1 $(CARGO) test -p podvisor-ffi --test header -- --test-threads=1
 
 # Tests that need hardware-assisted KVM run only where the host probe says so; elsewhere this
 # prints why they did not run.

@@ -366,6 +366,20 @@ typedef enum podvisor_isolation {
 } podvisor_isolation;
 
 /**
+ * The isolation a pod gets when its manifest names no runtime class.
+ */
+typedef enum podvisor_runtime_class {
+  /**
+   * Each pod in its own micro-VM, where every node offers it; namespaces otherwise.
+   */
+  PODVISOR_RUNTIME_MICROVM = 0,
+  /**
+   * Linux namespaces and cgroups on the host.
+   */
+  PODVISOR_RUNTIME_NAMESPACES = 1,
+} podvisor_runtime_class;
+
+/**
  * A client of the store's masters. Created by `podvisor_client_connect`, freed by
  * `podvisor_client_free`.
  */

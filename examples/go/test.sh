@@ -9,6 +9,9 @@ cargo="${CARGO:-cargo}"
 target="$("$cargo" metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" \
     | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 lib="$target/debug"
+abi="$(sed -n 's/^#define PODVISOR_ABI_VERSION \([0-9]*\).*/\1/p' "$root/include/podvisor.h")"
+# Programs linked with -lpodvisor load the library by its soname.
+ln -sf libpodvisor.so "$lib/libpodvisor.so.$abi"
 cd "$here"
 export GOFLAGS=-mod=mod GOPROXY=off
 echo "podvisor go: static libpodvisor.a"

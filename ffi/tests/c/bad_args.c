@@ -316,6 +316,9 @@ static void test_client_calls_with_handle(podvisor_client *client, int want, con
     podvisor_kvs *kvs = NULL;
     podvisor_watch *watch = NULL;
     podvisor_txn *txn = NULL;
+    podvisor_txn_result *result = NULL;
+    podvisor_controllers *controllers = NULL;
+    char *text = NULL;
     uint64_t id = 0;
     EXPECT(podvisor_client_put(client, (const uint8_t *)"k", 1, NULL, 0, 0, NULL), want, want_arg);
     EXPECT(podvisor_client_get(client, (const uint8_t *)"k", 1, &kvs), want, want_arg);
@@ -328,8 +331,11 @@ static void test_client_calls_with_handle(podvisor_client *client, int want, con
     EXPECT(podvisor_client_watch(client, (const uint8_t *)"k", 1, NULL, 0, 0, NULL, NULL, &watch), want, want_arg);
     EXPECT_OK(podvisor_txn_new(&txn));
     EXPECT(podvisor_client_txn(client, txn, NULL, NULL), want, want_arg);
+    EXPECT(podvisor_client_txn_run(client, txn, &result), want, want_arg);
     EXPECT_OK(podvisor_txn_free(txn));
-    CHECK(kvs == NULL && watch == NULL);
+    EXPECT(podvisor_controllers_start(client, NULL, &controllers), want, want_arg);
+    EXPECT(podvisor_pod_logs(client, NULL, "web", NULL, &text), want, want_arg);
+    CHECK(kvs == NULL && watch == NULL && result == NULL && controllers == NULL && text == NULL);
 }
 
 /* Every call that takes a key, given a bad one. */
@@ -337,6 +343,7 @@ static void test_key_arguments(podvisor_client *client) {
     podvisor_kvs *kvs = NULL;
     podvisor_watch *watch = NULL;
     podvisor_txn *txn = NULL;
+    podvisor_txn_result *result = NULL;
     const uint8_t *k = (const uint8_t *)"k";
     EXPECT(podvisor_client_put(client, NULL, 1, NULL, 0, 0, NULL), PODVISOR_ENULL, "key");
     EXPECT(podvisor_client_put(client, k, 0, NULL, 0, 0, NULL), PODVISOR_EINVAL, "key");
@@ -374,6 +381,16 @@ static void test_key_arguments(podvisor_client *client) {
     EXPECT(podvisor_txn_delete(txn, -3, k, 1, NULL, 0), PODVISOR_EINVAL, "branch");
     EXPECT(podvisor_txn_delete(txn, 0, k, 0, NULL, 0), PODVISOR_EINVAL, "key");
     EXPECT(podvisor_txn_delete(txn, 0, k, 1, NULL, 9), PODVISOR_ENULL, "range_end");
+    EXPECT(podvisor_txn_range(NULL, 1, k, 1, NULL, 0, 0), PODVISOR_ENULL, "txn");
+    EXPECT(podvisor_txn_range(txn, 7, k, 1, NULL, 0, 0), PODVISOR_EINVAL, "branch");
+    EXPECT(podvisor_txn_range(txn, 1, NULL, 1, NULL, 0, 0), PODVISOR_ENULL, "key");
+    EXPECT(podvisor_txn_range(txn, 1, k, 0, NULL, 0, 0), PODVISOR_EINVAL, "key");
+    EXPECT(podvisor_txn_range(txn, 1, k, 1, NULL, 3, 0), PODVISOR_ENULL, "range_end");
+    EXPECT(podvisor_client_txn_run(NULL, txn, &result), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_client_txn_run(client, NULL, &result), PODVISOR_ENULL, "txn");
+    EXPECT(podvisor_client_txn_run(client, txn, NULL), PODVISOR_ENULL, "result");
+    EXPECT(podvisor_client_txn_run(client, (podvisor_txn *)client, &result), PODVISOR_EHANDLE, "txn");
+    CHECK(result == NULL);
     EXPECT(podvisor_client_txn(NULL, txn, NULL, NULL), PODVISOR_ENULL, "client");
     EXPECT(podvisor_client_txn(client, (podvisor_txn *)client, NULL, NULL), PODVISOR_EHANDLE, "txn");
     EXPECT(podvisor_txn_free((podvisor_txn *)client), PODVISOR_EHANDLE, "txn");
@@ -511,6 +528,16 @@ static const char POOL[] =
     "  cidrs: [10.88.0.0/24]\n"
     "  gateway: 10.88.0.1\n";
 
+static const char POD[] =
+    "apiVersion: v1\n"
+    "kind: Pod\n"
+    "metadata:\n"
+    "  name: lonely\n"
+    "spec:\n"
+    "  containers:\n"
+    "    - name: main\n"
+    "      image: busybox\n";
+
 static void test_objects(podvisor_client *client) {
     podvisor_object_watch *watch = NULL;
     char *out = NULL;
@@ -641,6 +668,119 @@ static void test_node_agent(podvisor_client *client) {
     CHECK(addr == NULL);
 }
 
+/* A transaction with reads returns their pairs; bad indexes and handles are refused. */
+static void test_txn_results(podvisor_client *client) {
+    podvisor_txn *txn = NULL;
+    podvisor_txn_result *result = NULL;
+    podvisor_kvs *kvs = NULL;
+    podvisor_kv kv;
+    bool succeeded = false;
+    uint64_t revision = 0;
+    size_t len = 0;
+    const uint8_t *k = (const uint8_t *)"txn/a";
+
+    EXPECT_OK(podvisor_kv_init(&kv, sizeof kv));
+    EXPECT_OK(podvisor_txn_new(&txn));
+    EXPECT_OK(podvisor_txn_compare(txn, k, 5, PODVISOR_COMPARE_VERSION, PODVISOR_COMPARE_EQUAL, NULL, 0, 0));
+    EXPECT_OK(podvisor_txn_put(txn, PODVISOR_TXN_SUCCESS, k, 5, (const uint8_t *)"one", 3, 0));
+    EXPECT_OK(podvisor_txn_range(txn, PODVISOR_TXN_SUCCESS, k, 5, NULL, 0, 0));
+    EXPECT_OK(podvisor_txn_range(txn, PODVISOR_TXN_FAILURE, k, 5, NULL, 0, 0));
+    EXPECT_OK(podvisor_client_txn_run(client, txn, &result));
+    EXPECT(podvisor_txn_result_info(NULL, &succeeded, NULL, NULL), PODVISOR_ENULL, "result");
+    EXPECT(podvisor_txn_result_info((podvisor_txn_result *)txn, &succeeded, NULL, NULL), PODVISOR_EHANDLE, "result");
+    EXPECT_OK(podvisor_txn_result_info(result, NULL, NULL, NULL));
+    EXPECT_OK(podvisor_txn_result_info(result, &succeeded, &revision, &len));
+    CHECK(succeeded && revision > 0 && len == 2);
+    EXPECT(podvisor_txn_result_range(NULL, 1, &kvs), PODVISOR_ENULL, "result");
+    EXPECT(podvisor_txn_result_range(result, 1, NULL), PODVISOR_ENULL, "kvs");
+    EXPECT(podvisor_txn_result_range(result, 0, &kvs), PODVISOR_EINVAL, "index");
+    EXPECT(podvisor_txn_result_range(result, 2, &kvs), PODVISOR_EINVAL, "index");
+    EXPECT(podvisor_txn_result_range(result, SIZE_MAX, &kvs), PODVISOR_EINVAL, "index");
+    EXPECT(podvisor_txn_result_range((podvisor_txn_result *)client, 1, &kvs), PODVISOR_EHANDLE, "result");
+    CHECK(kvs == NULL);
+    EXPECT_OK(podvisor_txn_result_range(result, 1, &kvs));
+    EXPECT(podvisor_txn_result_free((podvisor_txn_result *)txn), PODVISOR_EHANDLE, "result");
+    EXPECT_OK(podvisor_txn_result_free(result));
+    /* The pairs outlive the result they came from. */
+    EXPECT_OK(podvisor_kvs_at(kvs, 0, &kv));
+    CHECK(kv.value_len == 3 && memcmp(kv.value, "one", 3) == 0);
+    EXPECT_OK(podvisor_kvs_free(kvs));
+    kvs = NULL;
+    EXPECT(podvisor_txn_result_info(result, &succeeded, NULL, NULL), PODVISOR_EHANDLE, "result");
+    EXPECT(podvisor_txn_result_free(result), PODVISOR_EHANDLE, "result");
+    EXPECT_OK(podvisor_txn_result_free(NULL));
+
+    /* Run again: the key exists now, so the failure branch's read answers. */
+    EXPECT_OK(podvisor_client_txn_run(client, txn, &result));
+    EXPECT_OK(podvisor_txn_result_info(result, &succeeded, NULL, &len));
+    CHECK(!succeeded && len == 1);
+    EXPECT_OK(podvisor_txn_result_range(result, 0, &kvs));
+    EXPECT_OK(podvisor_kvs_info(kvs, &len, NULL, NULL));
+    CHECK(len == 1);
+    EXPECT_OK(podvisor_kvs_free(kvs));
+    EXPECT_OK(podvisor_txn_result_free(result));
+    EXPECT_OK(podvisor_txn_free(txn));
+}
+
+static void test_controllers(podvisor_client *client) {
+    podvisor_controllers_options opts;
+    podvisor_controllers *controllers = NULL;
+
+    TEST_INIT(podvisor_controllers_options_init, podvisor_controllers_options, "opts");
+    EXPECT_OK(podvisor_controllers_options_init(&opts, sizeof opts));
+    CHECK(opts.preferred_runtime_class == PODVISOR_RUNTIME_MICROVM);
+    EXPECT(podvisor_controllers_start(NULL, &opts, &controllers), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_controllers_start(client, &opts, NULL), PODVISOR_ENULL, "controllers");
+    opts.identity = INVALID_UTF8;
+    EXPECT(podvisor_controllers_start(client, &opts, &controllers), PODVISOR_EUTF8, "opts->identity");
+    opts.identity = long_string;
+    EXPECT(podvisor_controllers_start(client, &opts, &controllers), PODVISOR_EINVAL, "opts->identity");
+    opts.identity = "c-test";
+    opts.preferred_runtime_class = 2;
+    EXPECT(podvisor_controllers_start(client, &opts, &controllers), PODVISOR_EINVAL, "opts->preferred_runtime_class");
+    opts.preferred_runtime_class = PODVISOR_RUNTIME_NAMESPACES;
+    opts.struct_size = 1;
+    EXPECT(podvisor_controllers_start(client, &opts, &controllers), PODVISOR_EINVAL, "opts");
+    opts.struct_size = sizeof opts;
+    EXPECT(podvisor_controllers_start((podvisor_client *)&opts, &opts, &controllers), PODVISOR_EHANDLE, "client");
+    CHECK(controllers == NULL);
+
+    EXPECT_OK(podvisor_controllers_start(client, &opts, &controllers));
+    EXPECT(podvisor_controllers_stop(NULL), PODVISOR_ENULL, "controllers");
+    EXPECT(podvisor_controllers_stop((podvisor_controllers *)client), PODVISOR_EHANDLE, "controllers");
+    EXPECT_OK(podvisor_controllers_stop(controllers));
+    EXPECT(podvisor_controllers_stop(controllers), PODVISOR_ESTATE, NULL);
+    EXPECT(podvisor_controllers_free((podvisor_controllers *)client), PODVISOR_EHANDLE, "controllers");
+    EXPECT_OK(podvisor_controllers_free(controllers));
+    EXPECT(podvisor_controllers_stop(controllers), PODVISOR_EHANDLE, "controllers");
+    EXPECT(podvisor_controllers_free(controllers), PODVISOR_EHANDLE, "controllers");
+    EXPECT_OK(podvisor_controllers_free(NULL));
+    /* Freed while running: stopped first. */
+    EXPECT_OK(podvisor_controllers_start(client, NULL, &controllers));
+    EXPECT_OK(podvisor_controllers_free(controllers));
+}
+
+static void test_pod_logs(podvisor_client *client) {
+    char *text = NULL;
+
+    EXPECT(podvisor_pod_logs(NULL, NULL, "web", NULL, &text), PODVISOR_ENULL, "client");
+    EXPECT(podvisor_pod_logs(client, NULL, NULL, NULL, &text), PODVISOR_ENULL, "pod");
+    EXPECT(podvisor_pod_logs(client, NULL, "", NULL, &text), PODVISOR_EINVAL, "pod");
+    EXPECT(podvisor_pod_logs(client, NULL, long_string, NULL, &text), PODVISOR_EINVAL, "pod");
+    EXPECT(podvisor_pod_logs(client, INVALID_UTF8, "web", NULL, &text), PODVISOR_EUTF8, "namespace");
+    EXPECT(podvisor_pod_logs(client, NULL, "web", INVALID_UTF8, &text), PODVISOR_EUTF8, "container");
+    EXPECT(podvisor_pod_logs(client, NULL, "web", NULL, NULL), PODVISOR_ENULL, "text");
+    EXPECT(podvisor_pod_logs(client, NULL, "missing", NULL, &text), PODVISOR_ENOTFOUND, NULL);
+    EXPECT(podvisor_pod_logs((podvisor_client *)&text, NULL, "web", NULL, &text), PODVISOR_EHANDLE, "client");
+    EXPECT_OK(podvisor_objects_apply(client, POD, strlen(POD), NULL, &text));
+    podvisor_free(text);
+    text = NULL;
+    EXPECT(podvisor_pod_logs(client, NULL, "lonely", "other", &text), PODVISOR_ENOTFOUND, "container");
+    /* No controllers run here, so the pod is never bound to a node. */
+    EXPECT(podvisor_pod_logs(client, NULL, "lonely", NULL, &text), PODVISOR_ESTATE, NULL);
+    CHECK(text == NULL);
+}
+
 static void test_store(void) {
     char data_dir[] = "/tmp/podvisor-bad-args-XXXXXX";
     int not_a_handle = 0;
@@ -699,6 +839,9 @@ static void test_store(void) {
     test_watch_arguments(client);
     test_objects(client);
     test_node_agent(client);
+    test_txn_results(client);
+    test_pod_logs(client);
+    test_controllers(client);
 
     EXPECT(podvisor_master_stop((podvisor_master *)client), PODVISOR_EHANDLE, "master");
     EXPECT(podvisor_master_free((podvisor_master *)client), PODVISOR_EHANDLE, "master");
