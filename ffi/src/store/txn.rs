@@ -6,8 +6,8 @@
 use std::sync::Mutex;
 
 use podvisor_store::api::{
-    Compare, CompareOp, CompareTarget, DeleteRequest, PutRequest, RangeRequest, Txn, TxnOp,
-    TxnOpResponse, TxnResponse,
+    Compare, CompareOp, CompareTarget, DeleteRequest, KeyRange, PutRequest, RangeRequest, Txn,
+    TxnOp, TxnOpResponse, TxnResponse,
 };
 
 use super::client::{arg_key, arg_range, kvs_handle, podvisor_client, podvisor_kvs};
@@ -241,15 +241,39 @@ pub unsafe extern "C" fn podvisor_txn_delete(
     range_end: *const u8,
     range_end_len: usize,
 ) -> podvisor_error_code {
+    // SAFETY: the buffers are NULL or readable for their lengths (contract).
+    unsafe {
+        push_ranged(
+            txn,
+            branch,
+            (key, key_len),
+            (range_end, range_end_len),
+            |range| {
+                TxnOp::Delete(DeleteRequest {
+                    range,
+                    prev_kv: false,
+                })
+            },
+        )
+    }
+}
+
+/// Adds the operation `make` builds from the range `[key, range_end)` to one branch.
+///
+/// # Safety
+/// Both buffers are NULL or readable for their lengths.
+unsafe fn push_ranged(
+    txn: *const podvisor_txn,
+    branch: i32,
+    (key, key_len): (*const u8, usize),
+    (range_end, range_end_len): (*const u8, usize),
+    make: impl FnOnce(KeyRange) -> TxnOp,
+) -> podvisor_error_code {
     call(|| {
         let txn = handle::get(txn, "txn")?;
-        // SAFETY: the buffers are NULL or readable for their lengths (contract).
+        // SAFETY: the buffers are NULL or readable for their lengths (this function's contract).
         let range = unsafe { arg_range(key, key_len, range_end, range_end_len) }?;
-        let delete = DeleteRequest {
-            range,
-            prev_kv: false,
-        };
-        self::branch(&mut lock(&txn), branch)?.push(TxnOp::Delete(delete));
+        self::branch(&mut lock(&txn), branch)?.push(make(range));
         Ok(())
     })
 }
@@ -274,19 +298,23 @@ pub unsafe extern "C" fn podvisor_txn_range(
     range_end_len: usize,
     limit: usize,
 ) -> podvisor_error_code {
-    call(|| {
-        let txn = handle::get(txn, "txn")?;
-        // SAFETY: the buffers are NULL or readable for their lengths (contract).
-        let range = unsafe { arg_range(key, key_len, range_end, range_end_len) }?;
-        let read = RangeRequest {
-            range,
-            limit,
-            count_only: false,
-            serializable: false,
-        };
-        self::branch(&mut lock(&txn), branch)?.push(TxnOp::Range(read));
-        Ok(())
-    })
+    // SAFETY: the buffers are NULL or readable for their lengths (contract).
+    unsafe {
+        push_ranged(
+            txn,
+            branch,
+            (key, key_len),
+            (range_end, range_end_len),
+            |range| {
+                TxnOp::Range(RangeRequest {
+                    range,
+                    limit,
+                    count_only: false,
+                    serializable: false,
+                })
+            },
+        )
+    }
 }
 
 /// Runs a transaction. The transaction is not changed and may be run again.
