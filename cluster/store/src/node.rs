@@ -809,13 +809,10 @@ impl Node {
     }
 
     fn take_snapshot(&mut self, applied: u64) -> Result<()> {
-        let bytes = self
-            .shared
-            .sm
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .encode();
-        self.snaps.save(&bytes, applied)?;
+        {
+            let sm = self.shared.sm.read().unwrap_or_else(|p| p.into_inner());
+            self.snaps.save_state(&sm)?;
+        }
         self.last_snapshot = applied;
         let keep_from = applied.saturating_sub(self.timing.snapshot_trail).max(1);
         let first = self.mem.first_index()?;
