@@ -46,6 +46,7 @@ pub mod log_store;
 mod master;
 pub mod mvcc;
 mod node;
+mod reply;
 mod server;
 pub mod state_machine;
 mod transport;

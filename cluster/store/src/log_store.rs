@@ -21,7 +21,7 @@
 //! [raft-engine]: https://github.com/tikv/raft-engine
 
 use std::fs;
-use std::io::Write;
+use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use protobuf::Message as _;
@@ -291,16 +291,53 @@ impl SnapshotDir {
     /// # Errors
     /// [`StoreError::Io`] when a file operation fails.
     pub fn save(&self, state: &[u8], index: u64) -> Result<()> {
+        self.save_with(index, |w| w.write_all(state))
+    }
+
+    /// Encodes `sm` straight into its snapshot file, without building the whole encoding in
+    /// memory first; returns once it is fsynced and in place.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when a file operation fails.
+    pub fn save_state(&self, sm: &StateMachine) -> Result<()> {
+        self.save_with(sm.applied_index, |w| {
+            bincode::serialize_into(w, sm).map_err(|e| match *e {
+                bincode::ErrorKind::Io(e) => e,
+                other => std::io::Error::other(other.to_string()),
+            })
+        })
+    }
+
+    /// Writes a snapshot file whose body `body` produces: a zeroed header first, the body
+    /// buffered and then checksummed in large chunks, then the real header over the zeros.
+    fn save_with(
+        &self,
+        index: u64,
+        body: impl FnOnce(&mut BufWriter<ChecksumWriter>) -> std::io::Result<()>,
+    ) -> Result<()> {
         let path = self.path_of(index);
         let tmp = path.with_extension("tmp");
         let io = |what: &str, e| StoreError::io(format!("{what} {}", tmp.display()), e);
         let mut f = fs::File::create(&tmp).map_err(|e| io("creating", e))?;
+        f.write_all(&[0u8; 20]).map_err(|e| io("writing", e))?;
+        let mut w = BufWriter::with_capacity(
+            1 << 20,
+            ChecksumWriter {
+                file: f,
+                hasher: crc32fast::Hasher::new(),
+                len: 0,
+            },
+        );
+        body(&mut w).map_err(|e| io("writing", e))?;
+        let w = w.into_inner().map_err(|e| io("writing", e.into_error()))?;
+        let (mut f, crc, len) = (w.file, w.hasher.finalize(), w.len);
         let mut header = Vec::with_capacity(20);
         header.extend_from_slice(SNAP_MAGIC);
-        header.extend_from_slice(&crc32fast::hash(state).to_le_bytes());
-        header.extend_from_slice(&(state.len() as u64).to_le_bytes());
-        f.write_all(&header).map_err(|e| io("writing", e))?;
-        f.write_all(state).map_err(|e| io("writing", e))?;
+        header.extend_from_slice(&crc.to_le_bytes());
+        header.extend_from_slice(&len.to_le_bytes());
+        f.rewind()
+            .and_then(|()| f.write_all(&header))
+            .map_err(|e| io("writing", e))?;
         f.sync_all().map_err(|e| io("syncing", e))?;
         fs::rename(&tmp, &path).map_err(|e| io("renaming", e))?;
         fs::File::open(&self.dir)
@@ -370,6 +407,26 @@ impl SnapshotDir {
             )));
         }
         Ok(Some(sm))
+    }
+}
+
+/// Writes to a snapshot file while counting the bytes and computing their crc32.
+struct ChecksumWriter {
+    file: fs::File,
+    hasher: crc32fast::Hasher,
+    len: u64,
+}
+
+impl Write for ChecksumWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -444,6 +501,20 @@ mod tests {
         let log = LogStore::open(dir.path()).unwrap();
         assert_eq!(log.hard_state().unwrap().commit, 10);
         assert_eq!(log.entries_from(11).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn test_streamed_snapshot_matches_encoded_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let snaps = SnapshotDir::open(dir.path()).unwrap();
+        let mut sm = StateMachine::default();
+        sm.applied_index = 9;
+        sm.applied_term = 3;
+        snaps.save(&sm.encode(), 8).unwrap();
+        snaps.save_state(&sm).unwrap();
+        let read = |i: u64| fs::read(dir.path().join(format!("{i:020}.snap"))).unwrap();
+        assert_eq!(read(8), read(9));
+        assert_eq!(snaps.load_latest().unwrap().unwrap(), sm);
     }
 
     #[test]

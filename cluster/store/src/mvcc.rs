@@ -214,6 +214,11 @@ impl WriteTxn<'_> {
         resp
     }
 
+    /// The latest pair of `key` as this write sees it.
+    pub fn get(&self, key: &[u8]) -> Option<&KeyValue> {
+        self.mvcc.latest.get(key)
+    }
+
     fn current_revision(&self) -> u64 {
         if self.events.is_empty() {
             self.mvcc.revision

@@ -34,19 +34,20 @@ use raft_proto::ConfChangeI;
 use crate::api::{LeaseTimeToLive, Member, Status};
 use crate::error::{Result, StoreError};
 use crate::log_store::{LogStore, SnapshotDir, raft_snapshot};
+use crate::reply::{self, Closed, Responder};
 use crate::state_machine::{Applied, Command, Proposal, StateMachine};
 use crate::transport::{Inbound, Transport, lock};
 
 /// Messages the ready loop serves.
 pub enum NodeMsg {
     /// Propose a write; the reply comes when it is applied.
-    Propose(Proposal, Sender<Result<Applied>>),
+    Propose(Proposal, Responder<Result<Applied>>),
     /// Ask for a read index; the reply comes once this member has applied up to it.
-    ReadIndex(Sender<Result<u64>>),
+    ReadIndex(Responder<Result<u64>>),
     /// Propose a membership change.
-    ConfChange(ConfChangeV2, Sender<Result<()>>),
+    ConfChange(ConfChangeV2, Responder<Result<()>>),
     /// A lease's remaining time (leader only).
-    TimeToLive(u64, Sender<Result<LeaseTimeToLive>>),
+    TimeToLive(u64, Responder<Result<LeaseTimeToLive>>),
     /// Transfer leadership.
     TransferLeader(u64),
     /// From the transport.
@@ -201,10 +202,10 @@ struct Node {
     shared: Arc<Shared>,
     rx: Receiver<NodeMsg>,
     timing: NodeTiming,
-    pending: HashMap<u64, Sender<Result<Applied>>>,
-    pending_conf: HashMap<u64, Sender<Result<()>>>,
-    reads: HashMap<Vec<u8>, (Sender<Result<u64>>, Instant)>,
-    read_waiters: Vec<(u64, Sender<Result<u64>>)>,
+    pending: HashMap<u64, Responder<Result<Applied>>>,
+    pending_conf: HashMap<u64, Responder<Result<()>>>,
+    reads: HashMap<Vec<u8>, (Responder<Result<u64>>, Instant)>,
+    read_waiters: Vec<(u64, Responder<Result<u64>>)>,
     next_tag: u64,
     leader: bool,
     lessor: HashMap<u64, Instant>,
@@ -395,7 +396,7 @@ impl Node {
             }
             NodeMsg::ConfChange(cc, reply) => {
                 if !self.leader {
-                    let _ = reply.send(Err(StoreError::NotLeader {
+                    reply.send(Err(StoreError::NotLeader {
                         leader: self.shared.leader_addr(),
                     }));
                     return Ok(());
@@ -406,14 +407,14 @@ impl Node {
                         self.pending_conf.insert(tag, reply);
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(StoreError::InvalidRequest(format!(
+                        reply.send(Err(StoreError::InvalidRequest(format!(
                             "membership change refused: {e}"
                         ))));
                     }
                 }
             }
             NodeMsg::TimeToLive(id, reply) => {
-                let _ = reply.send(self.time_to_live(id));
+                reply.send(self.time_to_live(id));
             }
             NodeMsg::TransferLeader(to) => self.raw.transfer_leader(to),
             NodeMsg::Net(Inbound::Message(msg)) => {
@@ -446,9 +447,9 @@ impl Node {
         ctx
     }
 
-    fn propose(&mut self, p: Proposal, reply: Sender<Result<Applied>>) {
+    fn propose(&mut self, p: Proposal, reply: Responder<Result<Applied>>) {
         if !self.leader {
-            let _ = reply.send(Err(StoreError::NotLeader {
+            reply.send(Err(StoreError::NotLeader {
                 leader: self.shared.leader_addr(),
             }));
             return;
@@ -460,7 +461,7 @@ impl Node {
                 self.pending.insert(tag, reply);
             }
             Err(_) => {
-                let _ = reply.send(Err(StoreError::NotLeader {
+                reply.send(Err(StoreError::NotLeader {
                     leader: self.shared.leader_addr(),
                 }));
             }
@@ -539,25 +540,25 @@ impl Node {
         self.lessor.clear();
         self.revoking.clear();
         for (_, reply) in self.pending.drain() {
-            let _ = reply.send(Err(StoreError::OutcomeUnknown("leadership changed".into())));
+            reply.send(Err(StoreError::OutcomeUnknown("leadership changed".into())));
         }
         for (_, reply) in self.pending_conf.drain() {
-            let _ = reply.send(Err(StoreError::OutcomeUnknown("leadership changed".into())));
+            reply.send(Err(StoreError::OutcomeUnknown("leadership changed".into())));
         }
     }
 
     fn fail_all(&mut self) {
         for (_, reply) in self.pending.drain() {
-            let _ = reply.send(Err(StoreError::Stopped));
+            reply.send(Err(StoreError::Stopped));
         }
         for (_, reply) in self.pending_conf.drain() {
-            let _ = reply.send(Err(StoreError::Stopped));
+            reply.send(Err(StoreError::Stopped));
         }
         for (_, (reply, _)) in self.reads.drain() {
-            let _ = reply.send(Err(StoreError::Stopped));
+            reply.send(Err(StoreError::Stopped));
         }
         for (_, reply) in self.read_waiters.drain(..) {
-            let _ = reply.send(Err(StoreError::Stopped));
+            reply.send(Err(StoreError::Stopped));
         }
     }
 
@@ -711,7 +712,7 @@ impl Node {
                     })?;
                     let result = self.apply_conf_change(&mut sm, &cc);
                     if let Some(reply) = tag.and_then(|t| self.pending_conf.remove(&t)) {
-                        let _ = reply.send(result);
+                        reply.send(result);
                     }
                 }
             }
@@ -721,7 +722,7 @@ impl Node {
         let applied = sm.applied_index;
         drop(sm);
         for (reply, a) in replies {
-            let _ = reply.send(Ok(a));
+            reply.send(Ok(a));
         }
         lock(&self.shared.status).applied_index = applied;
         Ok(())
@@ -787,7 +788,7 @@ impl Node {
         let mut still = Vec::new();
         for (index, reply) in self.read_waiters.drain(..) {
             if index <= applied {
-                let _ = reply.send(Ok(index));
+                reply.send(Ok(index));
             } else {
                 still.push((index, reply));
             }
@@ -808,13 +809,10 @@ impl Node {
     }
 
     fn take_snapshot(&mut self, applied: u64) -> Result<()> {
-        let bytes = self
-            .shared
-            .sm
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .encode();
-        self.snaps.save(&bytes, applied)?;
+        {
+            let sm = self.shared.sm.read().unwrap_or_else(|p| p.into_inner());
+            self.snaps.save_state(&sm)?;
+        }
         self.last_snapshot = applied;
         let keep_from = applied.saturating_sub(self.timing.snapshot_trail).max(1);
         let first = self.mem.first_index()?;
@@ -830,18 +828,18 @@ impl Node {
 /// Sends a request to the loop and waits for its reply.
 pub fn ask<T>(
     shared: &Shared,
-    make: impl FnOnce(Sender<Result<T>>) -> NodeMsg,
+    make: impl FnOnce(Responder<Result<T>>) -> NodeMsg,
     timeout: Duration,
     what: &str,
 ) -> Result<T> {
     if shared.stopped.load(Ordering::SeqCst) {
         return Err(StoreError::Stopped);
     }
-    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (tx, rx) = reply::pair();
     shared.tx.send(make(tx)).map_err(|_| StoreError::Stopped)?;
     match rx.recv_timeout(timeout) {
         Ok(r) => r,
-        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(StoreError::Timeout(what.into())),
-        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(StoreError::Stopped),
+        Err(Closed::Timeout) => Err(StoreError::Timeout(what.into())),
+        Err(Closed::Dropped) => Err(StoreError::Stopped),
     }
 }

@@ -434,11 +434,7 @@ impl StateMachine {
 }
 
 fn w_get_lease(w: &crate::mvcc::WriteTxn<'_>, key: &[u8]) -> u64 {
-    let req = RangeRequest {
-        range: KeyRange::key(key.to_vec()),
-        ..Default::default()
-    };
-    w.range(&req).kvs.first().map_or(0, |kv| kv.lease)
+    w.get(key).map_or(0, |kv| kv.lease)
 }
 
 #[cfg(test)]
