@@ -100,7 +100,9 @@ pub(crate) fn sandbox_error(err: &SandboxError) -> FfiError {
         },
         SandboxError::Network(NetworkError::Invalid(_)) => (PODVISOR_EINVAL, Some("opts->address")),
         SandboxError::Network(_) => (PODVISOR_EOS, None),
-        SandboxError::InvalidArgument(what) => invalid_argument(what),
+        SandboxError::InvalidArgument(_) => (PODVISOR_EINVAL, None),
+        SandboxError::InvalidName { what, .. } => (PODVISOR_EINVAL, Some(name_argument(what))),
+        SandboxError::AlreadyExists { what, .. } => (PODVISOR_EEXISTS, Some(name_argument(what))),
         SandboxError::Host { source, .. } => (FfiError::os("", source).code, None),
     };
     FfiError {
@@ -110,21 +112,12 @@ pub(crate) fn sandbox_error(err: &SandboxError) -> FfiError {
     }
 }
 
-/// Classifies the sandbox layer's `InvalidArgument` errors, which tell a bad name from a name
-/// already taken only in their text.
-// TODO: match on variants instead — when SandboxError gains ones for names and existing ones.
-fn invalid_argument(what: &str) -> (podvisor_error_code, Option<&'static str>) {
-    let exists = what.ends_with(" exists") || what.contains(" exists (");
-    if what.starts_with("sandbox id") {
-        (PODVISOR_EINVAL, Some("opts->id"))
-    } else if what.starts_with("container name") {
-        (PODVISOR_EINVAL, Some("opts->name"))
-    } else if what.starts_with("sandbox ") && exists {
-        (PODVISOR_EEXISTS, Some("opts->id"))
-    } else if what.starts_with("container ") && exists {
-        (PODVISOR_EEXISTS, Some("opts->name"))
+/// The options field that names a sandbox (`"sandbox id"`, `"sandbox"`) or a container.
+fn name_argument(what: &str) -> &'static str {
+    if what.starts_with("sandbox") {
+        "opts->id"
     } else {
-        (PODVISOR_EINVAL, None)
+        "opts->name"
     }
 }
 

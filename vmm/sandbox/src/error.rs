@@ -52,6 +52,23 @@ pub enum SandboxError {
     /// The caller passed something unusable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A sandbox id or container name is not a valid name (lower-case letters, digits, `-`,
+    /// `_` and `.`, starting with a letter or digit).
+    #[error("invalid argument: {what} {name:?}")]
+    InvalidName {
+        /// What the name is for: `"sandbox id"` or `"container name"`.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// A sandbox or container of that name already exists.
+    #[error("{what} {name} exists")]
+    AlreadyExists {
+        /// `"sandbox"` or `"container"`.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
     /// A host operation failed.
     #[error("{what} ({path})")]
     Host {

@@ -158,20 +158,19 @@ impl Sandbox {
     #[doc(hidden)]
     pub fn create_with_version(config: SandboxConfig, version: u32) -> Result<Self, SandboxError> {
         if !valid_name(&config.id) {
-            return Err(SandboxError::InvalidArgument(format!(
-                "sandbox id {:?}",
-                config.id
-            )));
+            return Err(SandboxError::InvalidName {
+                what: "sandbox id",
+                name: config.id.clone(),
+            });
         }
         let backend = Self::backend(&config);
         backend.check_host()?;
         let dir = config.sandbox_dir();
         if dir.exists() {
-            return Err(SandboxError::InvalidArgument(format!(
-                "sandbox {} exists ({})",
-                config.id,
-                dir.display()
-            )));
+            return Err(SandboxError::AlreadyExists {
+                what: "sandbox",
+                name: format!("{} ({})", config.id, dir.display()),
+            });
         }
         fs::create_dir_all(dir.join("logs"))
             .map_err(|e| SandboxError::host("creating the sandbox directory", &dir, e))?;
@@ -256,10 +255,10 @@ impl Sandbox {
     /// [`SandboxError::Image`] for a missing or bad image, or the agent's error.
     pub fn create_container(&self, config: &ContainerConfig) -> Result<(), SandboxError> {
         if !valid_name(&config.name) {
-            return Err(SandboxError::InvalidArgument(format!(
-                "container name {:?}",
-                config.name
-            )));
+            return Err(SandboxError::InvalidName {
+                what: "container name",
+                name: config.name.clone(),
+            });
         }
         let img_err = |source| SandboxError::Image {
             container: config.name.clone(),
@@ -274,10 +273,10 @@ impl Sandbox {
             ImageSource::OciLayout { dir, reference } => {
                 let root = self.dir.join("rootfs").join(&config.name);
                 if root.exists() {
-                    return Err(SandboxError::InvalidArgument(format!(
-                        "container {} exists",
-                        config.name
-                    )));
+                    return Err(SandboxError::AlreadyExists {
+                        what: "container",
+                        name: config.name.clone(),
+                    });
                 }
                 let defaults =
                     image::unpack_oci_layout(dir, reference.as_deref(), &root).map_err(img_err)?;
