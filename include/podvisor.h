@@ -1085,7 +1085,8 @@ enum podvisor_error_code podvisor_controllers_options_init(struct podvisor_contr
 
 /**
  * Starts the controllers in this process. They run on a library thread, contend for the
- * leader lease, and reconcile while they hold it.
+ * leader lease, and reconcile while they hold it. The leader also compacts the store's history
+ * every 5 minutes, up to the revision of 5 minutes before, as kube-apiserver does.
  *
  * - `client`: borrowed; the controllers keep their own reference.
  * - `opts`: initialised with `podvisor_controllers_options_init`, or NULL for the defaults;

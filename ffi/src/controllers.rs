@@ -99,7 +99,8 @@ fn millis_or(ms: u32, default: Duration) -> Duration {
 }
 
 /// Starts the controllers in this process. They run on a library thread, contend for the
-/// leader lease, and reconcile while they hold it.
+/// leader lease, and reconcile while they hold it. The leader also compacts the store's history
+/// every 5 minutes, up to the revision of 5 minutes before, as kube-apiserver does.
 ///
 /// - `client`: borrowed; the controllers keep their own reference.
 /// - `opts`: initialised with `podvisor_controllers_options_init`, or NULL for the defaults;
@@ -150,6 +151,7 @@ pub unsafe extern "C" fn podvisor_controllers_start(
             resync: millis_or(opts.resync_ms, defaults.resync),
             node_grace: millis_or(opts.node_grace_ms, defaults.node_grace),
             preferred_runtime_class,
+            compaction_interval: defaults.compaction_interval,
         };
         let running = Controllers::start(client, config);
         out.set(handle::register::<podvisor_controllers>(Mutex::new(Some(

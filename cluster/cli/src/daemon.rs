@@ -47,6 +47,10 @@ pub struct MasterArgs {
     /// How long a NotReady node keeps its pods before they are marked Failed (NodeLost).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub node_grace: Duration,
+    /// How often the controller leader compacts the store's history, keeping one interval of
+    /// it; 0s never compacts.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub compaction_interval: Duration,
     /// TTL of the controller lease: a dead controller leader is replaced within it.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     pub controller_lease_ttl: Duration,
@@ -213,6 +217,7 @@ pub fn run_master(args: MasterArgs) -> Result<()> {
             resync: args.resync,
             node_grace: args.node_grace,
             preferred_runtime_class: args.preferred_runtime_class,
+            compaction_interval: args.compaction_interval,
         };
         Some(Controllers::start(Arc::new(client), config))
     };

@@ -12,9 +12,11 @@
 //!   are marked Failed (NodeLost) and pods with an owner are rescheduled.
 //! - [`binding`]: the scheduler binds pods, and VMs, to nodes with a compare-and-swap.
 //! - [`addresses`]: IPAM for pods and VMs, and VIPs for services.
+//! - [`compaction`]: the store's history is compacted on an interval, as kube-apiserver does.
 
 pub mod addresses;
 pub mod binding;
+pub mod compaction;
 pub mod lifecycle;
 
 use std::sync::Arc;
@@ -46,6 +48,9 @@ pub struct ControllerConfig {
     pub node_grace: Duration,
     /// The runtime class of pods that name none, when every node offers it; else the other.
     pub preferred_runtime_class: RuntimeClass,
+    /// How often the leader compacts the store's history, up to the revision of one interval
+    /// earlier; zero never compacts.
+    pub compaction_interval: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -56,6 +61,7 @@ impl Default for ControllerConfig {
             resync: Duration::from_millis(250),
             node_grace: Duration::from_secs(10),
             preferred_runtime_class: RuntimeClass::Microvm,
+            compaction_interval: Duration::from_secs(300),
         }
     }
 }
@@ -112,6 +118,7 @@ impl Drop for Controllers {
 fn run(client: Arc<Client>, config: ControllerConfig, stop: &AtomicBool) {
     let registry = Registry::new(client.clone());
     let mut lifecycle = lifecycle::NodeLifecycle::default();
+    let mut compactor = compaction::Compactor::new(config.compaction_interval);
     while !stop.load(Ordering::SeqCst) {
         let lease = match acquire(&client, &config) {
             Ok(Some(lease)) => lease,
@@ -123,6 +130,7 @@ fn run(client: Arc<Client>, config: ControllerConfig, stop: &AtomicBool) {
         tracing::info!(identity = %config.identity, lease, "leading the controllers");
         let keep_every = config.lease_ttl / 3;
         let mut kept = Instant::now();
+        compactor.reset();
         while !stop.load(Ordering::SeqCst) {
             if kept.elapsed() >= keep_every {
                 if client.lease_keep_alive(lease).is_err() {
@@ -133,6 +141,9 @@ fn run(client: Arc<Client>, config: ControllerConfig, stop: &AtomicBool) {
             }
             if let Err(e) = reconcile(&registry, &config, &mut lifecycle) {
                 tracing::debug!(error = %e, "reconcile pass failed; retrying");
+            }
+            if let Err(e) = compactor.tick(&client) {
+                tracing::warn!(error = %e, "compacting the store failed; retrying next interval");
             }
             std::thread::sleep(config.resync);
         }
