@@ -55,6 +55,31 @@ struct Conn {
     addr: String,
     reader: BufReader<TcpStream>,
     writer: BufWriter<TcpStream>,
+    /// The socket's read timeout as last set, to skip a system call per request.
+    read_timeout: Option<Duration>,
+}
+
+impl Conn {
+    /// Bounds the next read by `remaining`, the time left to the call's deadline.
+    ///
+    /// The socket keeps its timeout while that is at most `remaining` and no more than an
+    /// eighth shorter, so calls that start with a full deadline reuse it; a new one is set a
+    /// sixteenth short of `remaining`, leaving that slack for the next calls.
+    fn bound_read(&mut self, remaining: Duration) {
+        let remaining = remaining.max(Duration::from_millis(10));
+        if let Some(t) = self.read_timeout {
+            if t <= remaining && t >= remaining - remaining / 8 {
+                return;
+            }
+        }
+        let t = remaining - remaining / 16;
+        self.read_timeout = self
+            .reader
+            .get_ref()
+            .set_read_timeout(Some(t))
+            .ok()
+            .map(|()| t);
+    }
 }
 
 struct State {
@@ -87,6 +112,7 @@ fn connect_to(addr: &str, timeout: Duration) -> Result<Conn> {
         addr: addr.to_string(),
         reader: BufReader::new(s),
         writer: BufWriter::new(w),
+        read_timeout: None,
     })
 }
 
@@ -168,10 +194,7 @@ impl Client {
                 }
             }
             let conn = st.conn.as_mut().expect("connected above");
-            let _ = conn
-                .reader
-                .get_ref()
-                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(10))));
+            conn.bound_read(deadline - now);
             let outcome = wire::write_frame(&mut conn.writer, &req)
                 .and_then(|()| conn.writer.flush())
                 .map_err(|e| StoreError::io(format!("sending to {}", conn.addr), e))

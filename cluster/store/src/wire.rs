@@ -280,6 +280,34 @@ mod tests {
     }
 
     #[test]
+    fn test_byte_fields_keep_the_sequence_encoding() {
+        // Keys and values are encoded as bytes, not element by element; bincode writes both as
+        // a length and the bytes, so frames, log entries and snapshots of older masters decode.
+        #[derive(Serialize, Deserialize)]
+        struct SeqPut {
+            key: Vec<u8>,
+            value: Vec<u8>,
+            lease: u64,
+            prev_kv: bool,
+        }
+        let put = PutRequest {
+            key: b"k1".to_vec(),
+            value: (0..=255).collect(),
+            lease: 7,
+            prev_kv: true,
+        };
+        let seq = SeqPut {
+            key: put.key.clone(),
+            value: put.value.clone(),
+            lease: 7,
+            prev_kv: true,
+        };
+        assert_eq!(encode(&put), encode(&seq));
+        let back: PutRequest = decode(&encode(&seq), "test").unwrap();
+        assert_eq!(back, put);
+    }
+
+    #[test]
     fn test_decode_fails_on_garbage() {
         let r: Result<ClientRequest> = decode(&[0xff; 16], "test");
         assert!(matches!(r, Err(StoreError::MalformedMessage { .. })));
