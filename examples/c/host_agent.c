@@ -12,9 +12,11 @@
  * images/busybox (PODVISOR_CACHE, default ~/.cache/podvisor; `examples/images/build-busybox`
  * makes it).
  *
- * Other flags: --manifest FILE (a pod manifest; a built-in busybox pod otherwise), --pod NAME
- * (the pod the manifest creates; "hello-c" by default), --namespace NS, --timeout SECONDS.
- * Exit status 0 when the pod ran and its logs were read, 1 otherwise, 2 for bad usage.
+ * Other flags: --manifest FILE (manifests to apply; a built-in busybox pod otherwise), --pod NAME
+ * (which of the pods the manifests create to follow; the first by default), --timeout SECONDS
+ * (for each step and each store call, 120 by default). The pods the manifests create are
+ * deleted at the end, whatever happened; other objects they hold stay. Exit status 0 when the
+ * pod ran, its logs were read and it did not fail; 1 otherwise; 2 for bad usage.
  *
  * Build: cc -I include examples/c/host_agent.c target/debug/libpodvisor.a -lm -ldl ...,
  * or with -lpodvisor against the shared library; `make examples` does both.
@@ -47,9 +49,11 @@ static const char BUILTIN_POD[] =
 struct settings {
     const char *masters;
     const char *manifest;
-    const char *pod;
-    const char *namespace_;
+    const char *pod_flag;
     int timeout_s;
+    /* The pod followed, from the apply's summary. */
+    char namespace_[64];
+    char pod[254];
 };
 
 /* An embedded cluster: what this process started, stopped in reverse order. */
@@ -303,36 +307,102 @@ static int print_logs(podvisor_client *client, const struct settings *s) {
     }
 }
 
-/* Deletes the pod and waits until its node agent has removed it. */
-static int delete_pod(podvisor_client *client, const struct settings *s) {
-    if (check("deleting the pod", podvisor_objects_delete(client, "Pod", s->namespace_, s->pod))) {
-        return -1;
+/* Calls `fn` with the namespace and name of each pod an apply summary names
+ * ("pod/<namespace>/<name> <outcome>" lines); stops at the first non-zero result. */
+static int each_pod(const char *summary, int (*fn)(const char *ns, const char *name, void *arg),
+                    void *arg) {
+    const char *line = summary;
+    while (line && *line) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char ns[64], name[254];
+        if (sscanf(line, "pod/%63[^/]/%253[^ \n]", ns, name) == 2 && len > 4) {
+            int r = fn(ns, name, arg);
+            if (r != 0) {
+                return r;
+            }
+        }
+        line = end ? end + 1 : NULL;
     }
-    double deadline = now_s() + s->timeout_s;
+    return 0;
+}
+
+/* Picks the pod to follow: --pod, or the first the manifests create. */
+static int pick_pod(const char *ns, const char *name, void *arg) {
+    struct settings *s = arg;
+    if (s->pod_flag == NULL || strcmp(s->pod_flag, name) == 0) {
+        snprintf(s->namespace_, sizeof s->namespace_, "%s", ns);
+        snprintf(s->pod, sizeof s->pod, "%s", name);
+        return 1;
+    }
+    return 0;
+}
+
+struct deleter {
+    podvisor_client *client;
+    int timeout_s;
+    int failed;
+};
+
+/* Deletes one pod and waits until its node agent has removed it. */
+static int delete_pod(const char *ns, const char *name, void *arg) {
+    struct deleter *d = arg;
+    podvisor_error_code code = podvisor_objects_delete(d->client, "Pod", ns, name);
+    if (code == PODVISOR_ENOTFOUND) {
+        return 0;
+    }
+    if (check("deleting a pod", code)) {
+        d->failed = 1;
+        return 0;
+    }
+    double deadline = now_s() + d->timeout_s;
     char *json = NULL;
-    podvisor_error_code code;
-    while ((code = podvisor_objects_get(client, "Pod", s->namespace_, s->pod, &json)) == PODVISOR_OK) {
+    while ((code = podvisor_objects_get(d->client, "Pod", ns, name, &json)) == PODVISOR_OK) {
         podvisor_free(json);
         json = NULL;
         if (now_s() > deadline) {
-            fprintf(stderr, "host_agent: pod %s still there %d s after its delete\n", s->pod,
-                    s->timeout_s);
-            return -1;
+            fprintf(stderr, "host_agent: pod %s/%s still there %d s after its delete\n", ns,
+                    name, d->timeout_s);
+            d->failed = 1;
+            return 0;
         }
         usleep(200 * 1000);
     }
     if (code != PODVISOR_ENOTFOUND) {
-        return check("waiting for the pod to go", code);
+        check("waiting for a pod to go", code);
+        d->failed = 1;
+        return 0;
     }
-    printf("pod %s/%s deleted\n", s->namespace_, s->pod);
+    printf("pod %s/%s deleted\n", ns, name);
     return 0;
 }
 
-static int run(const struct settings *s) {
+/* Splits "a,b,c" into a NULL-terminated array of copies; NULL for an empty item. */
+static char **split_endpoints(const char *list, size_t *n) {
+    size_t cap = 1;
+    for (const char *c = list; *c; c++) {
+        cap += *c == ',';
+    }
+    char **out = calloc(cap + 1, sizeof *out);
+    char *copy = strdup(list);
+    if (out == NULL || copy == NULL) {
+        free(out);
+        free(copy);
+        return NULL;
+    }
+    *n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        out[(*n)++] = strdup(tok);
+    }
+    free(copy);
+    return out;
+}
+
+static int run(struct settings *s) {
     struct embedded e;
     const char *endpoint = NULL;
-    char endpoints_buf[512];
-    const char *endpoints[8];
+    char **endpoints = NULL;
     size_t n = 0;
     podvisor_client *client = NULL;
     char *summary = NULL;
@@ -349,20 +419,22 @@ static int run(const struct settings *s) {
         if (start_embedded(&e, &endpoint) != 0) {
             goto out;
         }
-        endpoints[n++] = endpoint;
+        endpoints = split_endpoints(endpoint, &n);
     } else {
-        snprintf(endpoints_buf, sizeof endpoints_buf, "%s", s->masters);
-        for (char *tok = strtok(endpoints_buf, ","); tok && n < 8; tok = strtok(NULL, ",")) {
-            endpoints[n++] = tok;
-        }
+        endpoints = split_endpoints(s->masters, &n);
+    }
+    if (endpoints == NULL) {
+        fprintf(stderr, "host_agent: out of memory\n");
+        goto out;
     }
 
     podvisor_client_options copts;
     if (check("podvisor_client_options_init", podvisor_client_options_init(&copts, sizeof copts))) {
         goto out;
     }
-    copts.endpoints = endpoints;
+    copts.endpoints = (const char *const *)endpoints;
     copts.endpoints_len = n;
+    copts.timeout_ms = (uint32_t)s->timeout_s * 1000;
     if (check("connecting to the masters", podvisor_client_connect(&copts, &client))) {
         goto out;
     }
@@ -374,24 +446,44 @@ static int run(const struct settings *s) {
         s->manifest ? podvisor_objects_apply_file(client, s->manifest, "host-agent-c", &summary)
                     : podvisor_objects_apply(client, BUILTIN_POD, strlen(BUILTIN_POD),
                                              "host-agent-c", &summary);
-    if (check("applying the manifest", code)) {
+    if (check("applying the manifests", code)) {
         goto out;
     }
     printf("applied:\n%s\n", summary);
-    podvisor_free(summary);
+    if (each_pod(summary, pick_pod, s) == 0) {
+        fprintf(stderr, "host_agent: the manifests create %s\n",
+                s->pod_flag ? "no pod of that --pod name" : "no pod");
+        goto out;
+    }
 
     if (watch_until_running(client, s) == 0 && print_logs(client, s) == 0) {
-        status = 0;
-    }
-    if (delete_pod(client, s) != 0) {
-        status = 1;
+        /* A pod that ran and ended badly, or is failing already, is a failure too. */
+        char phase[32];
+        pod_phase(client, s, phase, sizeof phase);
+        if (strcmp(phase, "Failed") == 0) {
+            fprintf(stderr, "host_agent: pod %s failed\n", s->pod);
+        } else {
+            status = 0;
+        }
     }
 
 out:
+    if (summary != NULL) {
+        struct deleter d = {client, s->timeout_s, 0};
+        each_pod(summary, delete_pod, &d);
+        if (d.failed) {
+            status = 1;
+        }
+        podvisor_free(summary);
+    }
     podvisor_client_free(client);
     if (s->masters == NULL) {
         stop_embedded(&e);
     }
+    for (size_t i = 0; endpoints && endpoints[i]; i++) {
+        free(endpoints[i]);
+    }
+    free(endpoints);
     return status;
 }
 
@@ -399,15 +491,19 @@ static int usage(const char *why) {
     fprintf(stderr,
             "host_agent: %s\n"
             "usage: host_agent [--masters ADDR[,ADDR...]] [--manifest FILE] [--pod NAME]\n"
-            "                  [--namespace NS] [--timeout SECONDS]\n",
+            "                  [--timeout SECONDS]\n",
             why);
     return 2;
 }
 
 int main(int argc, char **argv) {
-    struct settings s = {NULL, NULL, "hello-c", "default", 120};
+    struct settings s = {NULL, NULL, NULL, 120, "", ""};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            usage("applies a pod, waits until it runs, prints its logs and deletes it");
+            return 0;
+        }
         if (i + 1 >= argc) {
             return usage("every flag takes a value");
         }
@@ -417,14 +513,14 @@ int main(int argc, char **argv) {
         } else if (strcmp(flag, "--manifest") == 0) {
             s.manifest = value;
         } else if (strcmp(flag, "--pod") == 0) {
-            s.pod = value;
-        } else if (strcmp(flag, "--namespace") == 0) {
-            s.namespace_ = value;
+            s.pod_flag = value;
         } else if (strcmp(flag, "--timeout") == 0) {
-            s.timeout_s = atoi(value);
-            if (s.timeout_s <= 0) {
-                return usage("--timeout takes a positive number of seconds");
+            char *end = NULL;
+            long secs = strtol(value, &end, 10);
+            if (*value == '\0' || *end != '\0' || secs <= 0 || secs > 3600) {
+                return usage("--timeout takes a whole number of seconds from 1 to 3600");
             }
+            s.timeout_s = (int)secs;
         } else {
             return usage("unknown flag");
         }

@@ -10,6 +10,9 @@
 // controllers and a node agent. The node agent needs the static podvisor agent
 // (PODVISOR_AGENT) and a cache holding images/busybox (PODVISOR_CACHE, default
 // ~/.cache/podvisor).
+//
+// The pods the manifests create are deleted at the end, whatever happened; other objects they
+// hold stay. The exit status is 0 when the pod ran, its logs were read and it did not fail.
 package main
 
 import (
@@ -40,18 +43,26 @@ spec:
 `
 
 type settings struct {
-	masters, manifest, pod, namespace string
-	timeout                           time.Duration
+	masters, manifest, podFlag string
+	timeout                    time.Duration
+	namespace, pod             string // the pod followed, from the apply's summary
 }
 
 func main() {
 	var s settings
 	flag.StringVar(&s.masters, "masters", "", "client addresses of running masters, comma-separated; an embedded cluster when empty")
 	flag.StringVar(&s.manifest, "manifest", "", "a pod manifest file; a built-in busybox pod when empty")
-	flag.StringVar(&s.pod, "pod", "hello-go", "the pod the manifest creates")
-	flag.StringVar(&s.namespace, "namespace", "default", "the pod's namespace")
-	flag.DurationVar(&s.timeout, "timeout", 120*time.Second, "how long to wait for each step")
+	flag.StringVar(&s.podFlag, "pod", "", "which of the pods the manifests create to follow; the first when empty")
+	flag.DurationVar(&s.timeout, "timeout", 120*time.Second, "how long to wait for each step and each store call")
 	flag.Parse()
+	if s.timeout <= 0 || s.timeout > time.Hour {
+		fmt.Fprintln(os.Stderr, "hostagent: -timeout takes a duration from 1ms to 1h")
+		os.Exit(2)
+	}
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "hostagent: unexpected argument %q\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	if err := run(s); err != nil {
 		fmt.Fprintf(os.Stderr, "hostagent: %v\n", err)
 		os.Exit(1)
@@ -63,15 +74,15 @@ type closers []func() error
 
 func (c *closers) add(f func() error) { *c = append(*c, f) }
 
-func (c closers) close() {
-	for i := len(c) - 1; i >= 0; i-- {
-		if err := c[i](); err != nil {
+func (c *closers) close() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		if err := (*c)[i](); err != nil {
 			fmt.Fprintf(os.Stderr, "hostagent: stopping: %v\n", err)
 		}
 	}
 }
 
-func run(s settings) error {
+func run(s settings) (runErr error) {
 	fmt.Printf("libpodvisor %s (ABI %d)\n", podvisor.Version(), podvisor.ABIVersion())
 	if podvisor.ABIVersion() != podvisor.HeaderABIVersion {
 		return fmt.Errorf("built for ABI %d, loaded ABI %d", podvisor.HeaderABIVersion, podvisor.ABIVersion())
@@ -87,7 +98,7 @@ func run(s settings) error {
 		}
 		endpoints = []string{endpoint}
 	}
-	client, err := podvisor.Connect(endpoints)
+	client, err := podvisor.ConnectTimeout(endpoints, s.timeout)
 	if err != nil {
 		return fmt.Errorf("connecting to %v: %w", endpoints, err)
 	}
@@ -105,18 +116,55 @@ func run(s settings) error {
 		summary, err = client.Apply(builtinPod, "host-agent-go")
 	}
 	if err != nil {
-		return fmt.Errorf("applying the manifest: %w", err)
+		return fmt.Errorf("applying the manifests: %w", err)
 	}
 	fmt.Printf("applied:\n%s\n", summary)
+	pods := appliedPods(summary)
+	defer func() {
+		if err := deletePods(client, pods, s.timeout); err != nil && runErr == nil {
+			runErr = err
+		}
+	}()
+	for _, p := range pods {
+		if s.podFlag == "" || s.podFlag == p[1] {
+			s.namespace, s.pod = p[0], p[1]
+			break
+		}
+	}
+	if s.pod == "" {
+		if s.podFlag != "" {
+			return fmt.Errorf("the manifests create no pod %q", s.podFlag)
+		}
+		return errors.New("the manifests create no pod")
+	}
 
-	runErr := watchUntilRunning(client, s)
-	if runErr == nil {
-		runErr = printLogs(client, s)
+	if err := watchUntilRunning(client, s); err != nil {
+		return err
 	}
-	if err := deletePod(client, s); err != nil && runErr == nil {
-		runErr = err
+	if err := printLogs(client, s); err != nil {
+		return err
 	}
-	return runErr
+	// A pod that ran and ended badly, or is failing already, is a failure too.
+	if phase, err := podPhase(client, s); err != nil {
+		return err
+	} else if phase == "Failed" {
+		return fmt.Errorf("pod %s failed", s.pod)
+	}
+	return nil
+}
+
+// appliedPods reads the namespace and name of each pod an apply summary names
+// ("pod/<namespace>/<name> <outcome>" lines).
+func appliedPods(summary string) [][2]string {
+	var pods [][2]string
+	for _, line := range strings.Split(summary, "\n") {
+		ref, _, _ := strings.Cut(line, " ")
+		parts := strings.Split(ref, "/")
+		if len(parts) == 3 && parts[0] == "pod" {
+			pods = append(pods, [2]string{parts[1], parts[2]})
+		}
+	}
+	return pods
 }
 
 // startMaster starts a one-member store in this process and waits for it to lead.
@@ -271,22 +319,36 @@ func printLogs(client *podvisor.Client, s settings) error {
 	}
 }
 
-// deletePod deletes the pod and waits until its node agent has removed it.
-func deletePod(client *podvisor.Client, s settings) error {
-	if err := client.DeleteObject("Pod", s.namespace, s.pod); err != nil {
-		return fmt.Errorf("deleting pod %s: %w", s.pod, err)
+// deletePods deletes the pods and waits until their node agents have removed them.
+func deletePods(client *podvisor.Client, pods [][2]string, timeout time.Duration) error {
+	var failed error
+	for _, p := range pods {
+		if err := deletePod(client, p[0], p[1], timeout); err != nil && failed == nil {
+			failed = err
+		}
 	}
-	for deadline := time.Now().Add(s.timeout); ; time.Sleep(200 * time.Millisecond) {
-		_, err := client.GetObject("Pod", s.namespace, s.pod)
-		if errors.Is(err, &podvisor.Error{Code: podvisor.ErrNotFound}) {
-			fmt.Printf("pod %s/%s deleted\n", s.namespace, s.pod)
+	return failed
+}
+
+// deletePod deletes one pod and waits until its node agent has removed it.
+func deletePod(client *podvisor.Client, namespace, name string, timeout time.Duration) error {
+	notFound := &podvisor.Error{Code: podvisor.ErrNotFound}
+	if err := client.DeleteObject("Pod", namespace, name); errors.Is(err, notFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("deleting pod %s: %w", name, err)
+	}
+	for deadline := time.Now().Add(timeout); ; time.Sleep(200 * time.Millisecond) {
+		_, err := client.GetObject("Pod", namespace, name)
+		if errors.Is(err, notFound) {
+			fmt.Printf("pod %s/%s deleted\n", namespace, name)
 			return nil
 		}
 		if err != nil {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("pod %s still there %v after its delete", s.pod, s.timeout)
+			return fmt.Errorf("pod %s still there %v after its delete", name, timeout)
 		}
 	}
 }

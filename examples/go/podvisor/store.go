@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"runtime/cgo"
+	"time"
 	"unsafe"
 )
 
@@ -97,6 +98,12 @@ type Client struct{ h *C.podvisor_client }
 
 // Connect creates a client of the masters at endpoints (their client addresses).
 func Connect(endpoints []string) (*Client, error) {
+	return ConnectTimeout(endpoints, 0)
+}
+
+// ConnectTimeout is Connect with the time each call may take at most (0 for the default,
+// 10 s).
+func ConnectTimeout(endpoints []string, timeout time.Duration) (*Client, error) {
 	var opts C.podvisor_client_options
 	if err := call(func() int32 {
 		return C.podvisor_client_options_init(&opts, C.size_t(unsafe.Sizeof(opts)))
@@ -107,6 +114,9 @@ func Connect(endpoints []string) (*Client, error) {
 	defer free()
 	opts.endpoints = eps
 	opts.endpoints_len = C.size_t(len(endpoints))
+	if timeout > 0 {
+		opts.timeout_ms = C.uint32_t(timeout.Milliseconds())
+	}
 	c := &Client{}
 	if err := call(func() int32 { return C.podvisor_client_connect(&opts, &c.h) }); err != nil {
 		return nil, err
