@@ -243,8 +243,9 @@ pub unsafe extern "C" fn podvisor_sandbox_create_container(
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `sandbox` or `container` is NULL;
 /// `PODVISOR_EINVAL` or `PODVISOR_EUTF8` for a bad `container`; `PODVISOR_EHANDLE` for a bad
 /// `sandbox`; `PODVISOR_ENOTFOUND` if there is no such container; `PODVISOR_ESTATE` if it was
-/// already started or the sandbox was destroyed; `PODVISOR_EOS` if its program could not be
-/// run; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+/// already started or the sandbox was destroyed; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+/// A program that cannot be run is not an error of this call: the process exits with 127 (not
+/// found) or 126, and says why on its stderr, as `podvisor_sandbox_exec` describes.
 ///
 /// Blocks: until the agent has started the process (milliseconds). Threads: any.
 #[unsafe(no_mangle)]
@@ -369,6 +370,13 @@ pub unsafe extern "C" fn podvisor_sandbox_log_path(
         // SAFETY: `container` is NULL or NUL-terminated (contract).
         let log = unsafe {
             with_container(sandbox, container, |live, _, container| {
+                if !::podvisor_sandbox::valid_name(container) {
+                    return Err(FfiError::arg(
+                        PODVISOR_EINVAL,
+                        "container",
+                        format!("container name {container:?} is not a valid name"),
+                    ));
+                }
                 Ok(live.log_path(container))
             })
         }?;

@@ -213,8 +213,10 @@ pub unsafe extern "C" fn podvisor_exit_status_init(
 /// `process` is NULL (or an array holds NULL); `PODVISOR_EUTF8` for a string that is not UTF-8;
 /// `PODVISOR_EINVAL` for an unknown `struct_size`, no arguments, or an empty string;
 /// `PODVISOR_EHANDLE` for a bad `sandbox`; `PODVISOR_ENOTFOUND` if there is no such container;
-/// `PODVISOR_ESTATE` if it does not run or the sandbox was destroyed; `PODVISOR_EOS` if the
-/// program could not be run; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+/// `PODVISOR_ESTATE` if it does not run or the sandbox was destroyed;
+/// `PODVISOR_EUNAVAILABLE` if the agent is gone. A program that cannot be run (not found, not
+/// executable, a bad `cwd` or user) is not an error of this call: as in a shell, the process
+/// exits with 127 (not found) or 126, and says why on its stderr.
 ///
 /// Blocks: until the agent has started the process (milliseconds). Threads: any.
 #[unsafe(no_mangle)]

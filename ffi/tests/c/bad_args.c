@@ -1011,6 +1011,8 @@ static void test_container_arguments(podvisor_sandbox *sandbox) {
         EXPECT(podvisor_sandbox_remove_container(sandbox, names[i]), codes[i], "container");
         EXPECT(podvisor_sandbox_log_path(sandbox, names[i], &path), codes[i], "container");
     }
+    /* A name that would lead out of the sandbox's directory. */
+    EXPECT(podvisor_sandbox_log_path(sandbox, "../../etc", &path), PODVISOR_EINVAL, "container");
     CHECK(process == NULL && path == NULL);
 }
 
@@ -1104,6 +1106,8 @@ static void test_exec_options(podvisor_sandbox *sandbox) {
     opts.struct_size = sizeof opts;
     /* Created, not started: there is nothing to exec into yet. */
     EXPECT(podvisor_sandbox_exec(sandbox, "c", &opts, &process), PODVISOR_ESTATE, NULL);
+    /* Nor anything to stop; stopping leaves it startable. */
+    EXPECT(podvisor_sandbox_stop_container(sandbox, "c", 0, NULL), PODVISOR_ESTATE, NULL);
     EXPECT(podvisor_sandbox_exec(sandbox, "missing", &opts, &process), PODVISOR_ENOTFOUND, NULL);
     CHECK(process == NULL);
 }

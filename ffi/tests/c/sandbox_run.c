@@ -151,6 +151,7 @@ static void test_main_process(podvisor_sandbox *sandbox, const char *image) {
 static void test_exec(podvisor_sandbox *sandbox) {
     const char *echo[] = {"echo", "exec says hi"};
     const char *cat[] = {"cat"};
+    const char *missing[] = {"/no/such/program"};
     const char *sleep_args[] = {"sleep", "1000"};
     podvisor_exit_status status;
     struct output got;
@@ -164,6 +165,15 @@ static void test_exec(podvisor_sandbox *sandbox) {
         collect(p, &got, &status);
         CHECK(strcmp(got.out, "exec says hi\n") == 0 && got.err_len == 0);
         CHECK(!status.signaled && status.code == 0);
+        EXPECT_OK(podvisor_process_free(p));
+    }
+
+    /* A program that is not there: the call succeeds, the process exits 127 and says why. */
+    p = exec(sandbox, missing, 1, false);
+    if (p != NULL) {
+        collect(p, &got, &status);
+        CHECK(!status.signaled && status.code == 127);
+        CHECK(strstr(got.err, "/no/such/program") != NULL);
         EXPECT_OK(podvisor_process_free(p));
     }
 

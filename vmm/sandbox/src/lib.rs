@@ -41,7 +41,7 @@ pub use podvisor_agent::cgroup::Cgroup;
 pub use podvisor_agent::protocol::{
     ContainerStats, ExitStatus, Limits, ProcessRef, ProcessSpec, Stream,
 };
-pub use sandbox::{ContainerConfig, Sandbox, SandboxConfig};
+pub use sandbox::{ContainerConfig, Sandbox, SandboxConfig, valid_name};
 
 use std::fmt;
 

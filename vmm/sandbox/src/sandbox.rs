@@ -92,7 +92,9 @@ impl ContainerConfig {
     }
 }
 
-fn valid_name(s: &str) -> bool {
+/// Whether `s` may name a sandbox or a container: 1 to 128 ASCII letters, digits, `-`, `_` and
+/// `.`, and not `.` or `..`, so it is safe as a path component.
+pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s != "."

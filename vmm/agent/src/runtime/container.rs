@@ -472,22 +472,33 @@ impl Container {
     }
 
     /// Sends SIGTERM, waits up to `grace`, then kills the whole container.
-    pub fn stop(&self, grace: Duration) -> ExitStatus {
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidState`] for a container that was never started: it has no process
+    /// to stop and is removed instead.
+    pub fn stop(&self, grace: Duration) -> Result<ExitStatus, AgentError> {
+        if self.start.lock().expect("start lock").is_some() {
+            return Err(AgentError::new(
+                ErrorKind::InvalidState,
+                "the container was never started; remove it instead",
+            ));
+        }
         let pid = *self.main.pid.lock().expect("pid lock");
         if pid != 0 && self.main.exit.get().is_none() {
             let _ = sys::kill(pid, libc::SIGTERM);
             if let Some(s) = self.main.exit.wait(Some(grace)) {
-                return s;
+                return Ok(s);
             }
         }
         self.kill();
-        self.main
+        Ok(self
+            .main
             .exit
             .wait(Some(DESTROY_TIMEOUT))
             .unwrap_or(ExitStatus::Signal {
                 signal: libc::SIGKILL,
                 oom_killed: false,
-            })
+            }))
     }
 
     /// Kills every process of the container.

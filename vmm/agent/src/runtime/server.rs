@@ -199,7 +199,7 @@ impl Agent {
                 grace_ms,
             } => {
                 let c = self.container(&container)?;
-                Ok(Reply::Exited(c.stop(Duration::from_millis(grace_ms))))
+                Ok(Reply::Exited(c.stop(Duration::from_millis(grace_ms))?))
             }
             Request::Destroy { container } => {
                 let c = self.container(&container)?;
