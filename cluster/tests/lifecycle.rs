@@ -43,6 +43,36 @@ fn a_batch_pod_runs_to_completion_and_reports_its_exit() {
 }
 
 #[test]
+fn a_pod_whose_image_is_missing_stays_pending_with_the_reason() {
+    let plane = ControlPlane::start("life-no-image", ControllerConfig::default());
+    let _node = node_agent(&plane, "n1", 10);
+    let registry = plane.registry();
+    let yaml = pod_yaml("imageless", "app: i", "Always", "sleep 600")
+        .replace("image: busybox", "image: no-such-image");
+    registry.create(object(&yaml)).expect("create");
+    let waiting_reason = |p: &Pod| match &p.status.container_statuses.first()?.state {
+        ContainerState::Waiting { reason } if reason.starts_with("CreateContainerError") => {
+            Some(reason.clone())
+        }
+        _ => None,
+    };
+    let reason = wait_for("a create error", Duration::from_secs(60), || {
+        pod(&registry, "imageless").and_then(|p| waiting_reason(&p))
+    });
+    assert!(reason.contains("not found"), "{reason}");
+
+    // Retries keep failing (restartPolicy Always backs off and tries again); the pod stays
+    // Pending all along, its container waiting with the reason.
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        let p = pod(&registry, "imageless").expect("the pod");
+        assert_eq!(p.status.phase, PodPhase::Pending, "{:?}", p.status);
+        assert!(waiting_reason(&p).is_some(), "{:?}", p.status);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
 fn killing_a_sandbox_process_tree_fails_the_pod_never_succeeds_it() {
     let plane = ControlPlane::start("life-kill", ControllerConfig::default());
     let _node = node_agent(&plane, "n1", 10);

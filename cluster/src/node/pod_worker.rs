@@ -327,7 +327,10 @@ impl Worker {
             Err(e) => {
                 tracing::warn!(pod = %self.pod.metadata.name, container = name, error = %error_chain(&e), "container failed to start");
                 run.fail_to_start(&format!("CreateContainerError: {}", error_chain(&e)));
-                self.schedule_restart(name, false);
+                // This run never started, so the restartPolicy does not apply: kubelet tries
+                // again under every policy, and a pod none of whose containers started stays
+                // Pending.
+                self.back_off(name);
             }
         }
     }
@@ -380,9 +383,13 @@ impl Worker {
             RestartPolicy::OnFailure => !succeeded,
             RestartPolicy::Never => false,
         };
-        if !restart {
-            return;
+        if restart {
+            self.back_off(name);
         }
+    }
+
+    /// Starts the container again after a back-off that doubles with each restart.
+    fn back_off(&mut self, name: &str) {
         let count = self.runs.get(name).map_or(0, |r| r.restart_count);
         let backoff = Duration::from_millis(500u64.saturating_mul(1 << count.min(6)))
             .min(Duration::from_secs(30));

@@ -15,6 +15,8 @@ pub struct ContainerRun {
     pub restart_count: u32,
     /// Whether its last run ended with exit code 0.
     last_succeeded: Option<bool>,
+    /// Whether it was ever started: until then its pod is Pending.
+    started: bool,
 }
 
 impl ContainerRun {
@@ -27,6 +29,7 @@ impl ContainerRun {
             },
             restart_count: 0,
             last_succeeded: None,
+            started: false,
         }
     }
 
@@ -40,6 +43,7 @@ impl ContainerRun {
         self.state = ContainerState::Running {
             started_at: Timestamp::now(),
         };
+        self.started = true;
     }
 
     /// The container could not be started.
@@ -107,18 +111,22 @@ pub fn exit_details(status: ExitStatus) -> (i32, Option<i32>, &'static str) {
     }
 }
 
-/// The pod's phase from its containers, as kubelet derives it: Running while any runs or will
-/// restart; Succeeded when all ended with 0; Failed when all ended and one did not, or the
-/// sandbox failed.
+/// The pod's phase from its containers, as kubelet derives it: Pending until a container has
+/// been started (a container that cannot be created keeps it Pending, its waiting reason says
+/// why); Running while any runs or will restart; Succeeded when all ended with 0; Failed when
+/// all ended and one did not, or the sandbox failed.
 pub fn pod_phase(runs: &[&ContainerRun], will_restart: bool, sandbox_failed: bool) -> PodPhase {
     if runs.iter().any(|r| r.is_running()) {
         return PodPhase::Running;
     }
-    if will_restart && !sandbox_failed {
-        return PodPhase::Running;
-    }
     if sandbox_failed {
         return PodPhase::Failed;
+    }
+    if !runs.iter().any(|r| r.started) {
+        return PodPhase::Pending;
+    }
+    if will_restart {
+        return PodPhase::Running;
     }
     if runs.iter().any(|r| r.last_succeeded.is_none()) {
         return PodPhase::Pending;
@@ -171,5 +179,31 @@ mod tests {
         a.terminated(ExitStatus::Code(1));
         assert_eq!(pod_phase(&[&a], true, false), PodPhase::Running);
         assert_eq!(pod_phase(&[&a], false, false), PodPhase::Failed);
+    }
+
+    #[test]
+    fn test_phase_stays_pending_while_no_container_could_be_created() {
+        let mut a = ContainerRun::waiting("a", "ContainerCreating");
+        a.fail_to_start("CreateContainerError: image not found");
+        assert_eq!(pod_phase(&[&a], true, false), PodPhase::Pending);
+        assert_eq!(pod_phase(&[&a], false, false), PodPhase::Pending);
+        match a.status().state {
+            ContainerState::Waiting { reason } => {
+                assert!(reason.starts_with("CreateContainerError"))
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+    }
+
+    #[test]
+    fn test_phase_is_running_once_one_container_started() {
+        let mut a = ContainerRun::waiting("a", "");
+        a.running();
+        let mut b = ContainerRun::waiting("b", "");
+        b.fail_to_start("CreateContainerError: image not found");
+        assert_eq!(pod_phase(&[&a, &b], true, false), PodPhase::Running);
+        a.terminated(ExitStatus::Code(1));
+        a.fail_to_start("CreateContainerError: image not found");
+        assert_eq!(pod_phase(&[&a, &b], true, false), PodPhase::Running);
     }
 }
