@@ -57,9 +57,33 @@ struct Conn {
     writer: BufWriter<TcpStream>,
     /// The socket's read timeout as last set, to skip a system call per request.
     read_timeout: Option<Duration>,
+    /// When the connection last carried an answer.
+    last_used: Instant,
 }
 
+/// How long a connection may sit unused before a call checks that its member did not close it.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 impl Conn {
+    /// Whether an idle connection was closed by its member (it stopped, or dropped an idle
+    /// client): a request must not be sent into it, where it would be lost with an unknown
+    /// outcome. A busy connection is not checked, which costs nothing under load.
+    fn closed_while_idle(&self) -> bool {
+        if self.last_used.elapsed() < IDLE_CHECK {
+            return false;
+        }
+        let s = self.reader.get_ref();
+        if !self.reader.buffer().is_empty() || s.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut b = [0u8; 1];
+        let closed = match s.peek(&mut b) {
+            Ok(_) => true, // EOF, or bytes nobody asked for: either way, not usable
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        };
+        closed || s.set_nonblocking(false).is_err()
+    }
+
     /// Bounds the next read by `remaining`, the time left to the call's deadline.
     ///
     /// The socket keeps its timeout while that is at most `remaining` and no more than an
@@ -96,6 +120,24 @@ pub struct Client {
     state: Mutex<State>,
 }
 
+/// Whether `addr` reads as `HOST:PORT`: a name or an IPv4 address, or an IPv6 address in
+/// brackets, and a port from 1 to 65535. Names are resolved only when connecting.
+fn is_host_port(addr: &str) -> bool {
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return false;
+    };
+    if !port.parse::<u16>().is_ok_and(|p| p != 0) {
+        return false;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+}
+
 fn connect_to(addr: &str, timeout: Duration) -> Result<Conn> {
     let sa = addr
         .to_socket_addrs()
@@ -113,6 +155,7 @@ fn connect_to(addr: &str, timeout: Duration) -> Result<Conn> {
         reader: BufReader::new(s),
         writer: BufWriter::new(w),
         read_timeout: None,
+        last_used: Instant::now(),
     })
 }
 
@@ -120,7 +163,7 @@ impl Client {
     /// A client of the masters at `endpoints` (client addresses), with default settings.
     ///
     /// # Errors
-    /// [`StoreError::Config`] when `endpoints` is empty.
+    /// [`StoreError::Config`] when `endpoints` is empty or one is not `HOST:PORT`.
     pub fn connect<S: AsRef<str>>(endpoints: &[S]) -> Result<Client> {
         Client::with_config(ClientConfig::new(endpoints))
     }
@@ -128,12 +171,18 @@ impl Client {
     /// A client with explicit settings. Connections are made lazily, on the first call.
     ///
     /// # Errors
-    /// [`StoreError::Config`] when there is no endpoint.
+    /// [`StoreError::Config`] when there is no endpoint, or one is not `HOST:PORT`.
     pub fn with_config(cfg: ClientConfig) -> Result<Client> {
         if cfg.endpoints.is_empty() {
             return Err(StoreError::Config(
                 "a client needs at least one endpoint".into(),
             ));
+        }
+        if let Some(bad) = cfg.endpoints.iter().find(|e| !is_host_port(e)) {
+            return Err(StoreError::Config(format!(
+                "endpoint {bad:?} is not HOST:PORT (a name or an IP address, and a port from 1 \
+                 to 65535; IPv6 in brackets)"
+            )));
         }
         Ok(Client {
             cfg,
@@ -175,6 +224,9 @@ impl Client {
                     StoreError::Unavailable(last_err)
                 });
             }
+            if st.conn.as_ref().is_some_and(Conn::closed_while_idle) {
+                st.conn = None;
+            }
             if st.conn.is_none() {
                 let addr = match st.preferred.take() {
                     Some(a) => a,
@@ -206,7 +258,10 @@ impl Client {
                 })
                 .and_then(|frame| wire::decode::<ClientResponse>(&frame, &conn.addr));
             match outcome {
-                Ok(Ok(reply)) => return Ok(reply),
+                Ok(Ok(reply)) => {
+                    conn.last_used = Instant::now();
+                    return Ok(reply);
+                }
                 Ok(Err(ErrorReply::NotLeader(hint))) => {
                     let here = conn.addr.clone();
                     st.conn = None;
@@ -515,11 +570,26 @@ impl Watcher {
             let mut next = req.start_revision;
             let mut i = 0usize;
             let mut failures = 0u32;
+            // Since when no member has served the watch, and whether that was reported.
+            let mut down_since: Option<Instant> = None;
+            let mut reported = false;
             while !s.load(Ordering::Relaxed) {
                 let addr = cfg.endpoints[i % cfg.endpoints.len()].clone();
                 i += 1;
                 let Ok(mut conn) = connect_to(&addr, Duration::from_secs(1)) else {
                     failures += 1;
+                    let since = *down_since.get_or_insert_with(Instant::now);
+                    if !reported && since.elapsed() >= cfg.timeout {
+                        reported = true;
+                        let why = format!(
+                            "no member at {} answered for {:?}; the watch keeps trying",
+                            cfg.endpoints.join(","),
+                            cfg.timeout
+                        );
+                        if tx.send(Err(StoreError::Unavailable(why))).is_err() {
+                            return;
+                        }
+                    }
                     thread::sleep(Duration::from_millis(50 * u64::from(failures.min(10))));
                     continue;
                 };
@@ -557,6 +627,8 @@ impl Watcher {
                         _ => break,
                     };
                     failures = 0;
+                    down_since = None;
+                    reported = false;
                     if next == 0 || resp.revision + 1 > next {
                         next = resp.revision + 1;
                     } else if !resp.events.is_empty() {
@@ -585,13 +657,16 @@ impl Watcher {
     ///
     /// # Errors
     /// [`StoreError::Compacted`] when the watch's start is below the compaction point; the
-    /// stream ends after it.
+    /// stream ends after it. [`StoreError::Unavailable`], once per outage, when no member could
+    /// be reached for the client's timeout: the watch keeps trying, and later calls deliver
+    /// what it missed once a member answers again.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<WatchResponse>> {
         if self.done {
             return Err(StoreError::Stopped);
         }
         match self.rx.recv_timeout(timeout) {
             Ok(Ok(r)) => Ok(Some(r)),
+            Ok(Err(e @ StoreError::Unavailable(_))) => Err(e),
             Ok(Err(e)) => {
                 self.done = true;
                 Err(e)

@@ -173,3 +173,47 @@ fn corrupt_snapshot_is_refused_with_a_typed_error() {
         .expect("refused");
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
 }
+
+#[test]
+fn malformed_endpoints_are_refused_up_front() {
+    for bad in [
+        "not an address",
+        "127.0.0.1:99999",
+        "127.0.0.1:0",
+        "[::1",
+        "[::1]",
+        ":2379",
+        "host name:2379",
+    ] {
+        match Client::connect(&[bad]) {
+            Err(StoreError::Config(why)) => assert!(why.contains(bad), "{why}"),
+            Err(other) => panic!("{bad:?}: {other}"),
+            Ok(_) => panic!("{bad:?} was accepted"),
+        }
+    }
+    for good in [
+        "127.0.0.1:2379",
+        "localhost:2379",
+        "[::1]:2379",
+        "master-1.example:23790",
+    ] {
+        assert!(Client::connect(&[good]).is_ok(), "{good} was refused");
+    }
+}
+
+#[test]
+fn a_write_to_a_stopped_cluster_is_unavailable_not_of_unknown_outcome() {
+    let mut c = Cluster::start(3);
+    let client = common::client(&c.members, Duration::from_secs(2));
+    client.put("k", "v").unwrap();
+    for id in 1..=3 {
+        c.stop(id);
+    }
+    // The connection the client holds was closed by its master; after a pause the client
+    // notices before sending, so the write is known never to have left.
+    std::thread::sleep(Duration::from_millis(1200));
+    match client.put("k", "w") {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("a write to a stopped cluster gave {other:?}"),
+    }
+}

@@ -352,3 +352,47 @@ fn membership_replace_a_master_while_serving() {
     client.put("m/quorum-with-4", "v").unwrap();
     drop(m4);
 }
+
+#[test]
+fn watch_reports_an_outage_once_and_resumes_after_it() {
+    let mut c = Cluster::start(3);
+    let client = common::client(&c.members, Duration::from_secs(1));
+    let first = client.put("o/a", "1").unwrap().revision;
+    let mut w = client
+        .watch(WatchRequest {
+            range: KeyRange::prefix("o/"),
+            start_revision: first + 1,
+            ..Default::default()
+        })
+        .unwrap();
+    for id in 1..=3 {
+        c.stop(id);
+    }
+    // Every master is gone: after the client's timeout the watch says so, once, and goes on.
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(Instant::now() < end, "the outage was never reported");
+        match w.recv_timeout(Duration::from_millis(500)) {
+            Err(StoreError::Unavailable(_)) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the watch ended on {e}"),
+        }
+    }
+    for id in 1..=3 {
+        c.restart(id);
+    }
+    c.wait_leader(Duration::from_secs(20));
+    let written = c.client().put("o/b", "2").unwrap().revision;
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            Instant::now() < end,
+            "the watch did not resume after the outage"
+        );
+        match w.recv_timeout(Duration::from_millis(500)) {
+            Ok(Some(b)) if b.events.iter().any(|e| e.kv.mod_revision == written) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the watch failed after the outage: {e}"),
+        }
+    }
+}
