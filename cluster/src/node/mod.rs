@@ -179,6 +179,10 @@ impl NodeAgent {
     }
 
     /// Stops every pod and VM of this agent, releases the lease and returns.
+    ///
+    /// The pods' statuses are left as they were: their sandboxes end because the agent stops,
+    /// not because they failed. The control plane sees the node's lease go, and the next agent
+    /// started with this node's name and state directory runs the pods again.
     pub fn stop(mut self) {
         self.halt();
     }
@@ -231,6 +235,8 @@ struct Agent {
     address: SocketAddr,
     live: LiveSandboxes,
     workers: BTreeMap<String, (PodWorker, Pod)>,
+    /// Pods whose workers stop only because the agent stops: nothing of theirs is written.
+    shutting_down: std::collections::BTreeSet<String>,
     vms: BTreeMap<String, vm_worker::VmRunner>,
     reports: Receiver<PodReport>,
     report_tx: std::sync::mpsc::Sender<PodReport>,
@@ -253,6 +259,7 @@ impl Agent {
             address,
             live,
             workers: BTreeMap::new(),
+            shutting_down: Default::default(),
             vms: BTreeMap::new(),
             reports,
             report_tx,
@@ -269,7 +276,15 @@ impl Agent {
             }
             self.write_reports(Duration::from_millis(300));
         }
-        for (_, (worker, _)) in self.workers.iter_mut() {
+        // The sandboxes end because the agent stops, not because the pods failed: their
+        // statuses stay as they are, the lease given back tells the control plane, and the next
+        // start runs the pods again. Pods already stopping for their deletion still finish it,
+        // and what the workers reported before the stop is still written.
+        self.write_reports(Duration::ZERO);
+        for (uid, (worker, _)) in self.workers.iter_mut() {
+            if !worker.is_stopping() {
+                self.shutting_down.insert(uid.clone());
+            }
             worker.stop(Duration::from_secs(2));
         }
         for runner in self.vms.values_mut() {
@@ -463,6 +478,12 @@ impl Agent {
             let Some((_, pod)) = self.workers.get(&report.uid) else {
                 continue;
             };
+            if self.shutting_down.contains(&report.uid) {
+                if report.finished {
+                    self.workers.remove(&report.uid);
+                }
+                continue;
+            }
             let (ns, name) = (pod.metadata.namespace.clone(), pod.metadata.name.clone());
             let uid = report.uid.clone();
             let result = self.registry.modify(Kind::Pod, &ns, &name, |obj| {

@@ -105,6 +105,11 @@ impl PodWorker {
         }
     }
 
+    /// Whether the worker was asked to stop.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
+    }
+
     /// Whether the worker thread has ended.
     pub fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
