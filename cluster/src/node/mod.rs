@@ -111,6 +111,12 @@ pub enum NodeAgentError {
         #[source]
         source: std::io::Error,
     },
+    /// Another live node agent holds the node's lease.
+    #[error("node {node} is already run by another node agent, whose lease did not lapse")]
+    NameInUse {
+        /// The node.
+        node: String,
+    },
     /// The store failed.
     #[error("node agent store request failed")]
     Store(#[from] podvisor_store::StoreError),
@@ -124,11 +130,15 @@ pub struct NodeAgent {
 }
 
 impl NodeAgent {
-    /// Registers the node and starts the agent's loops.
+    /// Takes the node's lease, registers the node and starts the agent's loops.
+    ///
+    /// While another agent of the same name holds the lease, this waits up to that lease's TTL
+    /// (and a margin) for it to lapse, so an agent restarted after a crash takes over; a cleanly
+    /// stopped agent gave its lease back, and a restart after it does not wait.
     ///
     /// # Errors
-    /// The node cannot be registered, the server cannot listen, or the state directory cannot
-    /// be made.
+    /// [`NodeAgentError::NameInUse`] when another live agent runs the node; otherwise the node
+    /// cannot be registered, the server cannot listen, or the state directory cannot be made.
     pub fn start(
         client: Arc<Client>,
         config: NodeAgentConfig,
@@ -146,14 +156,16 @@ impl NodeAgent {
                 source,
             })?;
         let address = server.address();
-        registration::register(&registry, &config, address).map_err(|source| {
-            NodeAgentError::Register {
+        // The lease first: a second agent of the same name must not touch the Node.
+        let lease = registration::LeaseKeeper::new(client.clone(), &config)?;
+        if let Err(source) = registration::register(&registry, &config, address) {
+            lease.release();
+            return Err(NodeAgentError::Register {
                 node: config.name.clone(),
                 source,
-            }
-        })?;
+            });
+        }
         let mut threads = Vec::new();
-        let lease = registration::LeaseKeeper::new(client.clone(), &config)?;
         threads.push(spawn("node-lease", {
             let stop = stop.clone();
             move || lease.run(&stop)

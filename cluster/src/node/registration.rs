@@ -3,14 +3,16 @@
 //! The Node carries the host's capacity, what pods may use, the runtime classes the host can
 //! provide (micro-VMs only where KVM is hardware-assisted) and the address of the agent's
 //! server. The lease keeps `/leases/nodes/<node>` alive; the node lifecycle controller marks
-//! the node NotReady when it lapses.
+//! the node NotReady when it lapses. The key is taken only when absent, so one live agent runs
+//! each node: a second agent of the same name is refused once the first one's lease has had
+//! its TTL to lapse and did not.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use podvisor_store::Client;
-use podvisor_store::api::PutRequest;
+use podvisor_store::api::{Compare, CompareOp, CompareTarget, PutRequest, Txn, TxnOp};
 
 use super::{NodeAgentConfig, NodeAgentError};
 use crate::controllers::lifecycle::NODE_LEASE_PREFIX;
@@ -124,8 +126,25 @@ pub fn register(
     }
 }
 
+/// How long past the holder's TTL a starting agent waits for the node's lease key to go: the
+/// store's leader expires a lease on its next tick and through a raft proposal, so the key
+/// outlives the deadline a little (longer across a failover of the masters).
+const TAKEOVER_MARGIN: Duration = Duration::from_secs(2);
+
+/// How often a starting agent looks whether the node's lease key went.
+const TAKEOVER_POLL: Duration = Duration::from_millis(200);
+
+/// Who holds the node's lease key.
+enum Holder {
+    /// This agent, with the lease it just granted.
+    Us(u64),
+    /// Another lease.
+    Other(u64),
+}
+
 /// Keeps the node's lease alive, granting a new one (and marking the node Ready again) when
-/// the old one lapsed.
+/// the old one lapsed. The lease key names one live agent per node: an agent takes it only
+/// when it is absent.
 pub struct LeaseKeeper {
     client: std::sync::Arc<Client>,
     node: String,
@@ -134,10 +153,11 @@ pub struct LeaseKeeper {
 }
 
 impl LeaseKeeper {
-    /// Grants the lease and attaches the node's heartbeat key to it.
+    /// Takes the node's lease key, waiting for one left by an earlier agent to lapse.
     ///
     /// # Errors
-    /// Store failures.
+    /// [`NodeAgentError::NameInUse`] when the key is still held after the holder's TTL and a
+    /// margin (its agent renews it, so it is alive); store failures.
     pub fn new(
         client: std::sync::Arc<Client>,
         config: &NodeAgentConfig,
@@ -148,20 +168,81 @@ impl LeaseKeeper {
             ttl: config.lease_ttl,
             lease: 0,
         };
-        keeper.renew_grant()?;
-        Ok(keeper)
+        let mut deadline = None;
+        loop {
+            match keeper.claim()? {
+                Holder::Us(lease) => {
+                    keeper.lease = lease;
+                    return Ok(keeper);
+                }
+                Holder::Other(lease) => {
+                    let deadline = *deadline.get_or_insert_with(|| {
+                        let ttl = keeper
+                            .client
+                            .lease_time_to_live(lease)
+                            .map_or(keeper.ttl, |t| Duration::from_secs(t.granted_ttl_secs));
+                        tracing::info!(node = %keeper.node, ?ttl, "another node agent holds the node's lease; waiting for it to lapse");
+                        Instant::now() + ttl.max(keeper.ttl) + TAKEOVER_MARGIN
+                    });
+                    if Instant::now() >= deadline {
+                        return Err(NodeAgentError::NameInUse { node: keeper.node });
+                    }
+                    std::thread::sleep(TAKEOVER_POLL);
+                }
+            }
+        }
     }
 
-    fn renew_grant(&mut self) -> Result<(), NodeAgentError> {
+    fn key(&self) -> Vec<u8> {
+        format!("{NODE_LEASE_PREFIX}{}", self.node).into_bytes()
+    }
+
+    /// Grants a lease and attaches the node's key to it if the key is absent.
+    fn claim(&self) -> Result<Holder, NodeAgentError> {
+        if let Some(kv) = self.client.get(self.key())? {
+            return Ok(Holder::Other(kv.lease));
+        }
         let grant = self.client.lease_grant(self.ttl.as_secs().max(1))?;
-        self.client.put_with(PutRequest {
-            key: format!("{NODE_LEASE_PREFIX}{}", self.node).into_bytes(),
-            value: b"alive".to_vec(),
-            lease: grant.id,
-            prev_kv: false,
-        })?;
-        self.lease = grant.id;
+        let taken = self.client.txn(Txn {
+            compares: vec![Compare {
+                key: self.key(),
+                op: CompareOp::Equal,
+                target: CompareTarget::CreateRevision(0),
+            }],
+            success: vec![TxnOp::Put(PutRequest {
+                key: self.key(),
+                value: b"alive".to_vec(),
+                lease: grant.id,
+                prev_kv: false,
+            })],
+            failure: Vec::new(),
+        });
+        match taken {
+            Ok(r) if r.succeeded => Ok(Holder::Us(grant.id)),
+            other => {
+                let _ = self.client.lease_revoke(grant.id);
+                other?;
+                // Another agent took the key between the read and the transaction.
+                Ok(Holder::Other(0))
+            }
+        }
+    }
+
+    /// Takes the key again after this agent's lease lapsed, unless another agent took it.
+    fn renew_grant(&mut self) -> Result<(), NodeAgentError> {
+        match self.claim()? {
+            Holder::Us(lease) => self.lease = lease,
+            Holder::Other(lease) if lease == self.lease => {}
+            Holder::Other(_) => {
+                tracing::error!(node = %self.node, "another node agent took the node's lease while this one's lapsed");
+            }
+        }
         Ok(())
+    }
+
+    /// Gives the lease back at once, deleting the node's key.
+    pub fn release(self) {
+        let _ = self.client.lease_revoke(self.lease);
     }
 
     /// Renews the lease every third of its TTL until `stop`; then revokes it.
@@ -181,6 +262,6 @@ impl LeaseKeeper {
                 }
             }
         }
-        let _ = self.client.lease_revoke(self.lease);
+        self.release();
     }
 }
