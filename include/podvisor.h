@@ -1221,10 +1221,12 @@ enum podvisor_error_code podvisor_node_agent_options_init(struct podvisor_node_a
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `opts`, a required string or `agent`
  * is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string, a `listen` that is not an
  * address, or an unknown `struct_size`; `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_EOS`
- * if the state directory or the listen address cannot be used; store errors if the node
- * cannot be registered.
+ * if the state directory or the listen address cannot be used; `PODVISOR_EEXISTS` if another
+ * live node agent runs a node of that name; store errors if the node cannot be registered.
  *
- * Blocks: until the node is registered (a few store round trips). Threads: any.
+ * Blocks: until the node is registered (a few store round trips); when an agent of the same
+ * name stopped without a clean stop, until its lease lapses (up to the lease TTL).
+ * Threads: any.
  */
 enum podvisor_error_code podvisor_node_agent_start(const struct podvisor_client *client,
                                                    const struct podvisor_node_agent_options *opts,
@@ -1399,8 +1401,10 @@ enum podvisor_error_code podvisor_objects_watch(const struct podvisor_client *cl
  * - `timeout_ms`: milliseconds to wait at most; 0 to only check, -1 to wait forever.
  * - `json`: receives the event, owned by the caller, freed with `podvisor_free`.
  *
- * Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if nothing came in time; `PODVISOR_ECOMPACTED`
- * if the start revision was compacted away, or another code if the watch failed;
+ * Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if nothing came in time;
+ * `PODVISOR_EUNAVAILABLE` once per outage when no master has answered for the client's
+ * timeout (the watch keeps trying; call again); `PODVISOR_ECOMPACTED` if the start revision
+ * was compacted away, or another code if the watch failed;
  * `PODVISOR_ENULL` if `watch` or `json` is NULL; `PODVISOR_EINVAL` for a negative timeout
  * other than -1; `PODVISOR_EHANDLE` for a bad `watch`.
  *
@@ -1520,8 +1524,9 @@ enum podvisor_error_code podvisor_sandbox_create_container(const struct podvisor
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `sandbox` or `container` is NULL;
  * `PODVISOR_EINVAL` or `PODVISOR_EUTF8` for a bad `container`; `PODVISOR_EHANDLE` for a bad
  * `sandbox`; `PODVISOR_ENOTFOUND` if there is no such container; `PODVISOR_ESTATE` if it was
- * already started or the sandbox was destroyed; `PODVISOR_EOS` if its program could not be
- * run; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ * already started or the sandbox was destroyed; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ * A program that cannot be run is not an error of this call: the process exits with 127 (not
+ * found) or 126, and says why on its stderr, as `podvisor_sandbox_exec` describes.
  *
  * Blocks: until the agent has started the process (milliseconds). Threads: any.
  */
@@ -1676,8 +1681,10 @@ enum podvisor_error_code podvisor_exit_status_init(struct podvisor_exit_status *
  * `process` is NULL (or an array holds NULL); `PODVISOR_EUTF8` for a string that is not UTF-8;
  * `PODVISOR_EINVAL` for an unknown `struct_size`, no arguments, or an empty string;
  * `PODVISOR_EHANDLE` for a bad `sandbox`; `PODVISOR_ENOTFOUND` if there is no such container;
- * `PODVISOR_ESTATE` if it does not run or the sandbox was destroyed; `PODVISOR_EOS` if the
- * program could not be run; `PODVISOR_EUNAVAILABLE` if the agent is gone.
+ * `PODVISOR_ESTATE` if it does not run or the sandbox was destroyed;
+ * `PODVISOR_EUNAVAILABLE` if the agent is gone. A program that cannot be run (not found, not
+ * executable, a bad `cwd` or user) is not an error of this call: as in a shell, the process
+ * exits with 127 (not found) or 126, and says why on its stderr.
  *
  * Blocks: until the agent has started the process (milliseconds). Threads: any.
  */
@@ -1818,7 +1825,8 @@ enum podvisor_error_code podvisor_kv_init(struct podvisor_kv *kv, size_t struct_
  *
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts`, `opts->endpoints`, one endpoint or
  * `client` is NULL; `PODVISOR_EUTF8` for an endpoint that is not UTF-8; `PODVISOR_EINVAL` for
- * an unknown `struct_size`, no endpoints or an empty one.
+ * an unknown `struct_size`, no endpoints, or one that is not `HOST:PORT` (a name or an IPv4
+ * address, or an IPv6 address in brackets, and a port from 1 to 65535).
  *
  * Blocks: no (nothing is connected yet). Threads: any.
  */
@@ -2332,7 +2340,9 @@ enum podvisor_error_code podvisor_watch_event_init(struct podvisor_watch_event *
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client` or `watch` is NULL, or `key` is NULL with
  * a non-zero length; `PODVISOR_EINVAL` for an empty key; `PODVISOR_EHANDLE` for a bad `client`;
  * `PODVISOR_EOS` if the delivery thread could not start. Errors of the stream itself come to
- * the callback, or from `podvisor_watch_poll`.
+ * the callback (with a NULL batch), or from `podvisor_watch_poll`. `PODVISOR_EUNAVAILABLE`
+ * says no master has answered for the client's timeout; it comes once per outage, and the
+ * watch keeps trying and goes on where it was. Any other error ends the watch.
  *
  * Blocks: no. Threads: any.
  */
@@ -2353,9 +2363,11 @@ enum podvisor_error_code podvisor_client_watch(const struct podvisor_client *cli
  * - `timeout_ms`: milliseconds to wait at most; 0 to only check, -1 to wait forever.
  * - `batch`: receives the batch, owned by the caller, freed with `podvisor_watch_batch_free`.
  *
- * Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if no batch came in time; `PODVISOR_ECOMPACTED`
- * if the start revision was compacted away, or another code if the watch ended (then every
- * later poll gives `PODVISOR_ESTATE`); `PODVISOR_ENULL` if `watch` or `batch` is NULL;
+ * Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if no batch came in time;
+ * `PODVISOR_EUNAVAILABLE` once per outage when no master has answered for the client's
+ * timeout (the watch keeps trying; poll again); `PODVISOR_ECOMPACTED` if the start revision
+ * was compacted away, or another code if the watch ended (then every later poll gives
+ * `PODVISOR_ESTATE`); `PODVISOR_ENULL` if `watch` or `batch` is NULL;
  * `PODVISOR_EINVAL` for a negative timeout other than -1; `PODVISOR_EHANDLE` for a bad `watch`;
  * `PODVISOR_ESTATE` for a watch with a callback.
  *

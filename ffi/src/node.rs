@@ -81,6 +81,7 @@ fn node_error(err: &NodeAgentError) -> FfiError {
             };
         }
         NodeAgentError::Host { .. } => PODVISOR_EOS,
+        NodeAgentError::NameInUse { .. } => PODVISOR_EEXISTS,
         NodeAgentError::Store(store) => {
             return FfiError {
                 message: chain(err),
@@ -117,10 +118,12 @@ pub unsafe extern "C" fn podvisor_node_agent_options_init(
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `opts`, a required string or `agent`
 /// is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string, a `listen` that is not an
 /// address, or an unknown `struct_size`; `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_EOS`
-/// if the state directory or the listen address cannot be used; store errors if the node
-/// cannot be registered.
+/// if the state directory or the listen address cannot be used; `PODVISOR_EEXISTS` if another
+/// live node agent runs a node of that name; store errors if the node cannot be registered.
 ///
-/// Blocks: until the node is registered (a few store round trips). Threads: any.
+/// Blocks: until the node is registered (a few store round trips); when an agent of the same
+/// name stopped without a clean stop, until its lease lapses (up to the lease TTL).
+/// Threads: any.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn podvisor_node_agent_start(
     client: *const podvisor_client,

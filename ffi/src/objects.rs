@@ -309,8 +309,10 @@ pub unsafe extern "C" fn podvisor_objects_watch(
 /// - `timeout_ms`: milliseconds to wait at most; 0 to only check, -1 to wait forever.
 /// - `json`: receives the event, owned by the caller, freed with `podvisor_free`.
 ///
-/// Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if nothing came in time; `PODVISOR_ECOMPACTED`
-/// if the start revision was compacted away, or another code if the watch failed;
+/// Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if nothing came in time;
+/// `PODVISOR_EUNAVAILABLE` once per outage when no master has answered for the client's
+/// timeout (the watch keeps trying; call again); `PODVISOR_ECOMPACTED` if the start revision
+/// was compacted away, or another code if the watch failed;
 /// `PODVISOR_ENULL` if `watch` or `json` is NULL; `PODVISOR_EINVAL` for a negative timeout
 /// other than -1; `PODVISOR_EHANDLE` for a bad `watch`.
 ///

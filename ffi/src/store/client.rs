@@ -216,7 +216,8 @@ pub unsafe extern "C" fn podvisor_kv_init(
 ///
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `opts`, `opts->endpoints`, one endpoint or
 /// `client` is NULL; `PODVISOR_EUTF8` for an endpoint that is not UTF-8; `PODVISOR_EINVAL` for
-/// an unknown `struct_size`, no endpoints or an empty one.
+/// an unknown `struct_size`, no endpoints, or one that is not `HOST:PORT` (a name or an IPv4
+/// address, or an IPv6 address in brackets, and a port from 1 to 65535).
 ///
 /// Blocks: no (nothing is connected yet). Threads: any.
 #[unsafe(no_mangle)]
@@ -237,7 +238,10 @@ pub unsafe extern "C" fn podvisor_client_connect(
         if opts.timeout_ms != 0 {
             config.timeout = Duration::from_millis(u64::from(opts.timeout_ms));
         }
-        let connected = Client::with_config(config).map_err(|e| store_error(&e))?;
+        let connected = Client::with_config(config).map_err(|e| FfiError {
+            argument: Some("opts->endpoints"),
+            ..store_error(&e)
+        })?;
         out.set(handle::register::<podvisor_client>(connected));
         Ok(())
     })

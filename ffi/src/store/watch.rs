@@ -175,13 +175,17 @@ fn deliver_loop(mut watcher: Watcher, sink: Sink, stop: Arc<AtomicBool>) {
                 if stop.load(Ordering::Acquire) {
                     return;
                 }
+                // No master reachable: reported, and the watch keeps trying; the rest end it.
+                let ends = !matches!(err, podvisor_store::StoreError::Unavailable(_));
                 let err = store_error(&err);
                 let message = CString::new(err.message.replace('\0', "\\0")).unwrap_or_default();
                 // SAFETY: as above; the message lives until the call returns.
                 unsafe {
                     (sink.callback)(std::ptr::null(), err.code, message.as_ptr(), sink.userdata)
                 };
-                return;
+                if ends {
+                    return;
+                }
             }
         }
     }
@@ -218,7 +222,9 @@ pub unsafe extern "C" fn podvisor_watch_event_init(
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client` or `watch` is NULL, or `key` is NULL with
 /// a non-zero length; `PODVISOR_EINVAL` for an empty key; `PODVISOR_EHANDLE` for a bad `client`;
 /// `PODVISOR_EOS` if the delivery thread could not start. Errors of the stream itself come to
-/// the callback, or from `podvisor_watch_poll`.
+/// the callback (with a NULL batch), or from `podvisor_watch_poll`. `PODVISOR_EUNAVAILABLE`
+/// says no master has answered for the client's timeout; it comes once per outage, and the
+/// watch keeps trying and goes on where it was. Any other error ends the watch.
 ///
 /// Blocks: no. Threads: any.
 #[unsafe(no_mangle)]
@@ -278,9 +284,11 @@ pub unsafe extern "C" fn podvisor_client_watch(
 /// - `timeout_ms`: milliseconds to wait at most; 0 to only check, -1 to wait forever.
 /// - `batch`: receives the batch, owned by the caller, freed with `podvisor_watch_batch_free`.
 ///
-/// Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if no batch came in time; `PODVISOR_ECOMPACTED`
-/// if the start revision was compacted away, or another code if the watch ended (then every
-/// later poll gives `PODVISOR_ESTATE`); `PODVISOR_ENULL` if `watch` or `batch` is NULL;
+/// Returns `PODVISOR_OK`; `PODVISOR_ETIMEOUT` if no batch came in time;
+/// `PODVISOR_EUNAVAILABLE` once per outage when no master has answered for the client's
+/// timeout (the watch keeps trying; poll again); `PODVISOR_ECOMPACTED` if the start revision
+/// was compacted away, or another code if the watch ended (then every later poll gives
+/// `PODVISOR_ESTATE`); `PODVISOR_ENULL` if `watch` or `batch` is NULL;
 /// `PODVISOR_EINVAL` for a negative timeout other than -1; `PODVISOR_EHANDLE` for a bad `watch`;
 /// `PODVISOR_ESTATE` for a watch with a callback.
 ///

@@ -291,6 +291,8 @@ static void test_client_options(void) {
     const char *null_endpoint[] = {NULL};
     const char *empty_endpoint[] = {""};
     const char *utf8_endpoint[] = {INVALID_UTF8};
+    const char *malformed_endpoints[] = {"not an address", "127.0.0.1:99999", "[::1"};
+    size_t m;
 
     TEST_INIT(podvisor_client_options_init, podvisor_client_options, "opts");
     EXPECT_OK(podvisor_client_options_init(&opts, sizeof opts));
@@ -304,6 +306,10 @@ static void test_client_options(void) {
     EXPECT(podvisor_client_connect(&opts, &client), PODVISOR_EINVAL, "opts->endpoints");
     opts.endpoints = utf8_endpoint;
     EXPECT(podvisor_client_connect(&opts, &client), PODVISOR_EUTF8, "opts->endpoints");
+    for (m = 0; m < sizeof malformed_endpoints / sizeof malformed_endpoints[0]; m++) {
+        opts.endpoints = &malformed_endpoints[m];
+        EXPECT(podvisor_client_connect(&opts, &client), PODVISOR_EINVAL, "opts->endpoints");
+    }
     opts.endpoints = endpoints;
     EXPECT(podvisor_client_connect(&opts, NULL), PODVISOR_ENULL, "client");
     opts.struct_size = 0;
