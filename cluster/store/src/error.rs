@@ -99,6 +99,10 @@ pub enum StoreError {
     /// The master is shutting down.
     #[error("the master is stopping")]
     Stopped,
+    /// The raft loop met a condition it cannot go on from (raft-rs gave up on a message, or a
+    /// bug); the master stops rather than serve from a state it no longer trusts.
+    #[error("the raft loop stopped on a fatal condition: {0}")]
+    Fatal(String),
 }
 
 impl StoreError {

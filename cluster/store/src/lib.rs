@@ -55,3 +55,4 @@ pub mod wire;
 pub use client::{Client, ClientConfig, Watcher, member_status};
 pub use error::{Result, StoreError};
 pub use master::{Master, MasterConfig};
+pub use server::MAX_LEASE_TTL_SECS;

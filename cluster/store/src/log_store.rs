@@ -86,22 +86,17 @@ impl LogStore {
             Err(e) => return Err(engine_err(e)),
         }
 
-        // The strict open failed. The engine preallocates its files with zeros and a kill can
-        // cut the last, unsynced write short at a page boundary; both leave a tail that only
-        // the tolerant mode accepts. Open tolerantly, then accept what it cut off only if it
-        // is such a tail: nothing but zeros from the first page boundary after the last valid
-        // record. Anything else is damage to synced data: restore the file and refuse.
+        // The strict open failed. A crash of the machine can cut the last, unsynced write
+        // short, which leaves a tail only the tolerant mode accepts. Open tolerantly, then
+        // accept what it cut off only if it is such a torn write (see `is_torn_tail`).
+        // Anything else is damage to written data: restore the file and refuse.
         let tails = last_log_files(dir)?;
         let engine = Engine::open(cfg(RecoveryMode::TolerateTailCorruption)).map_err(engine_err)?;
         for (path, before) in &tails {
             let after = fs::metadata(path)
                 .map(|m| m.len() as usize)
                 .unwrap_or(before.len());
-            let page_end = after.div_ceil(4096) * 4096;
-            let torn = after <= before.len()
-                && before
-                    .get(page_end..)
-                    .is_none_or(|rest| rest.iter().all(|b| *b == 0));
+            let torn = after <= before.len() && is_torn_tail(before, after);
             if !torn {
                 drop(engine);
                 fs::write(path, before)
@@ -110,7 +105,8 @@ impl LogStore {
                 return Err(StoreError::Corrupt {
                     path: path.clone(),
                     reason: format!(
-                        "the record at offset {after} fails its checksum and synced data follows it"
+                        "the record at offset {after} fails its checksum, but it was written \
+                         whole, or data follows it"
                     ),
                 });
             }
@@ -228,6 +224,45 @@ impl LogStore {
             .map_err(|e| self.err(e))?;
         Ok(out)
     }
+}
+
+/// A disk writes a sector whole or not at all; a torn write misses whole sectors.
+const SECTOR: usize = 512;
+/// raft-engine's record header: `[len << 8 | compression: u64 BE][item offset: u64 BE]`.
+const RECORD_HEADER: usize = 16;
+
+/// Whether the bytes from `at` on, where the tolerant open stopped reading, are a write that a
+/// crash cut short rather than damage to data that was written.
+///
+/// The engine preallocates its files with zeros, so a write cut short leaves at least one
+/// sector of its record still zero, and nothing but zeros after it. This is the test etcd's
+/// WAL makes for a torn entry. A record whose header gives its length and all of whose sectors
+/// hold data was written whole; if it fails its checksum, it was damaged afterwards, and so
+/// was the file if data follows the record. Both are refused. (A record that holds a whole
+/// sector of zeros by chance, and is also damaged, passes as torn: the same limit etcd has.)
+fn is_torn_tail(bytes: &[u8], at: usize) -> bool {
+    let Some(rest) = bytes.get(at..) else {
+        return true;
+    };
+    let zero = |b: &[u8]| b.iter().all(|b| *b == 0);
+    let sector_end = |from: usize| (from / SECTOR + 1) * SECTOR;
+    let len = rest
+        .get(..8)
+        .map(|h| (u64::from_be_bytes(h.try_into().expect("8 bytes")) >> 8) as usize);
+    let Some(len) = len.filter(|l| (RECORD_HEADER..=rest.len()).contains(l)) else {
+        // No length to go by: torn only if the header's own sector never reached the disk.
+        return zero(&bytes[at..sector_end(at).min(bytes.len())]);
+    };
+    let end = at + len;
+    // The header's sector was written (it holds the length); look at the sectors after it.
+    let mut from = sector_end(at);
+    let mut missing_sector = false;
+    while from < end {
+        let to = sector_end(from).min(end);
+        missing_sector |= zero(&bytes[from..to]);
+        from = to;
+    }
+    missing_sector && zero(&bytes[end..])
 }
 
 /// The newest log file of each queue, with its bytes.
@@ -459,6 +494,52 @@ mod tests {
             data: vec![index as u8; 8].into(),
             ..Default::default()
         }
+    }
+
+    /// A record as raft-engine lays it out: header with its length, then `body`.
+    fn record(body: &[u8]) -> Vec<u8> {
+        let len = (RECORD_HEADER + body.len()) as u64;
+        let mut r = (len << 8).to_be_bytes().to_vec();
+        r.extend_from_slice(&16u64.to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[test]
+    fn test_torn_tail_tells_a_cut_write_from_damage() {
+        let valid = vec![7u8; 1000];
+        let file = |tail: &[u8]| {
+            let mut f = valid.clone();
+            f.extend_from_slice(tail);
+            f.resize(8192, 0);
+            f
+        };
+        let body: Vec<u8> = (1..=700u32).map(|i| (i % 251 + 1) as u8).collect();
+        let whole = record(&body);
+
+        // Written whole but failing its checksum (a flipped bit): damage, refused.
+        let mut flipped = whole.clone();
+        flipped[300] ^= 0x10;
+        assert!(!is_torn_tail(&file(&flipped), 1000));
+
+        // Its second sector never reached the disk: a torn write.
+        let mut cut = whole.clone();
+        cut[24..].fill(0);
+        assert!(is_torn_tail(&file(&cut), 1000));
+
+        // Nothing of it reached the disk.
+        assert!(is_torn_tail(&file(&[]), 1000));
+
+        // Torn, but data follows it: damage, refused.
+        let mut followed = cut.clone();
+        followed.extend_from_slice(&[0u8; 600]);
+        followed.extend_from_slice(&[9u8; 40]);
+        assert!(!is_torn_tail(&file(&followed), 1000));
+
+        // A header whose length is garbage, in a sector that holds data: damage.
+        let mut garbage = whole.clone();
+        garbage[..8].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert!(!is_torn_tail(&file(&garbage), 1000));
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //! 3. new entries and the hard state, including the commit index, are written and fsynced in
 //!    one raft-engine write; only then are the persisted messages (votes, append acks) sent
 //!    and committed entries applied;
-//! 4. after `advance`, a new commit index is made durable before the entries it covers are
-//!    applied, then `advance_apply` tells raft the applied index.
+//! 4. after `advance`, a new commit index is written to the log before the entries it covers
+//!    are applied, then `advance_apply` tells raft the applied index. That write is not
+//!    fsynced on its own (committed entries are already durable on a quorum, as in etcd): the
+//!    applied state is in memory and becomes durable only in a snapshot, and a snapshot fsyncs
+//!    the log first, so the durable commit index is never behind the durable applied index.
 //!
-//! Everything that arrives while an fsync runs queues on the loop's channel and goes into the
-//! next write, which is the group commit that makes throughput grow with load.
+//! Everything that arrives while an fsync runs queues on the loop's bounded channel and goes
+//! into the next write, which is the group commit that makes throughput grow with load; when
+//! the channel is full, clients and peers wait (and clients time out) rather than grow memory.
 //!
 //! Leases are timed on the leader only: the deadline of each grant or keep-alive travels in the
 //! command as wall-clock milliseconds, so a new leader restores the remaining time of every
@@ -55,6 +59,9 @@ pub enum NodeMsg {
     /// Stop the loop.
     Stop,
 }
+
+/// Requests and peer messages queued for the ready loop before senders wait.
+const INBOX: usize = 65_536;
 
 /// Raft timing and snapshot policy of a node.
 #[derive(Clone, Debug)]
@@ -286,14 +293,20 @@ pub fn start(cfg: NodeStart) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>
     let logger = slog::Logger::root(slog::Discard, slog::o!());
     let raw = RawNode::new(&raft_cfg, storage, &logger)?;
 
-    let (tx, rx) = crossbeam_channel::unbounded();
+    let (tx, rx) = crossbeam_channel::bounded(INBOX);
     let sink_tx = tx.clone();
     let transport = Transport::start(
         cfg.id,
         cfg.cluster_id,
         &cfg.peer_listen,
         Arc::new(move |m| {
-            let _ = sink_tx.send(NodeMsg::Net(m));
+            // A peer's message waits for room, which slows that peer's connection down (TCP
+            // pushes back); a delivery report may come from the loop's own thread, so it never
+            // waits, and is dropped if the inbox is full (raft only takes it as a hint).
+            let _ = match m {
+                Inbound::Message(_) => sink_tx.send(NodeMsg::Net(m)).map_err(|_| ()),
+                _ => sink_tx.try_send(NodeMsg::Net(m)).map_err(|_| ()),
+            };
         }),
     )?;
     for m in cfg.members.iter().chain(sm.members.values()) {
@@ -340,7 +353,10 @@ pub fn start(cfg: NodeStart) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>
     let handle = std::thread::Builder::new()
         .name(format!("raft-{id}"))
         .spawn(move || {
-            let result = node.run();
+            // A panic in the loop (raft-rs gives up by panicking) must stop this master for
+            // good and be reported, never leave clients waiting on a loop that is gone.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.run()))
+                .unwrap_or_else(|panic| Err(StoreError::Fatal(panic_message(&*panic))));
             node.shared.stopped.store(true, Ordering::SeqCst);
             node.fail_all();
             node.shared.transport.stop();
@@ -417,11 +433,7 @@ impl Node {
                 reply.send(self.time_to_live(id));
             }
             NodeMsg::TransferLeader(to) => self.raw.transfer_leader(to),
-            NodeMsg::Net(Inbound::Message(msg)) => {
-                if let Err(e) = self.raw.step(*msg) {
-                    tracing::debug!(member = self.shared.id, error = %e, "raft refused a message");
-                }
-            }
+            NodeMsg::Net(Inbound::Message(msg)) => self.step(*msg)?,
             NodeMsg::Net(Inbound::Unreachable(to)) => self.raw.report_unreachable(to),
             NodeMsg::Net(Inbound::SnapshotSent(to, ok)) => {
                 let status = if ok {
@@ -434,6 +446,83 @@ impl Node {
             NodeMsg::Stop => {}
         }
         Ok(())
+    }
+
+    /// Steps a peer's message into raft, after the checks that keep raft-rs from giving up.
+    ///
+    /// raft-rs treats some impossible messages (a commit index past the end of this log, an
+    /// append that rewrites committed entries) as fatal and panics. A peer that sends one is
+    /// broken or hostile: its message is refused with an error and this master goes on. Should
+    /// raft-rs still panic, the loop stops with [`StoreError::Fatal`], since the node's state
+    /// can no longer be trusted.
+    fn step(&mut self, msg: raft::eraftpb::Message) -> Result<()> {
+        if let Err(reason) = self.check_peer_message(&msg) {
+            tracing::error!(member = self.shared.id, from = msg.from, kind = ?msg.get_msg_type(), %reason, "refused a raft message");
+            return Ok(());
+        }
+        let (from, kind) = (msg.from, msg.get_msg_type());
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.raw.step(msg))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(member = self.shared.id, error = %e, "raft refused a message");
+                Ok(())
+            }
+            Err(panic) => Err(StoreError::Fatal(format!(
+                "raft gave up on a {kind:?} from member {from}: {}",
+                panic_message(&*panic)
+            ))),
+        }
+    }
+
+    /// The conditions under which raft-rs would panic on a message, checked against this log.
+    fn check_peer_message(&self, msg: &raft::eraftpb::Message) -> std::result::Result<(), String> {
+        use raft::eraftpb::MessageType;
+        let log = &self.raw.raft.raft_log;
+        // Messages of an older term are ignored by raft; only current ones can do harm.
+        if msg.term < self.raw.raft.term && msg.term != 0 {
+            return Ok(());
+        }
+        match msg.get_msg_type() {
+            MessageType::MsgHeartbeat if msg.commit > log.last_index() => {
+                // A leader sends min(match, commit), never past what this member holds.
+                Err(format!(
+                    "heartbeat commits index {} but this log ends at {}",
+                    msg.commit,
+                    log.last_index()
+                ))
+            }
+            MessageType::MsgAppendResponse if !msg.reject && msg.index > log.last_index() => {
+                Err(format!(
+                    "append response acknowledges index {} but this log ends at {}",
+                    msg.index,
+                    log.last_index()
+                ))
+            }
+            MessageType::MsgAppend => {
+                let mut prev = msg.index;
+                for e in msg.get_entries() {
+                    if e.index != prev + 1 {
+                        return Err(format!(
+                            "append carries entry {} after entry {prev}",
+                            e.index
+                        ));
+                    }
+                    prev = e.index;
+                    if e.index <= log.committed
+                        && log.term(e.index).is_ok_and(|t| t != 0 && t != e.term)
+                    {
+                        return Err(format!(
+                            "append rewrites committed entry {} (term {} here, {} sent)",
+                            e.index,
+                            log.term(e.index).unwrap_or(0),
+                            e.term
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     fn tag(&mut self) -> u64 {
@@ -498,7 +587,9 @@ impl Node {
 
     /// Expiry instant of a lease from its replicated deadline, clamped to its TTL.
     fn expiry_of(ttl_secs: u64, deadline_ms: u64) -> Instant {
-        let remaining = deadline_ms.saturating_sub(now_ms()).min(ttl_secs * 1000);
+        let remaining = deadline_ms
+            .saturating_sub(now_ms())
+            .min(ttl_secs.saturating_mul(1000));
         Instant::now() + Duration::from_millis(remaining)
     }
 
@@ -809,6 +900,10 @@ impl Node {
     }
 
     fn take_snapshot(&mut self, applied: u64) -> Result<()> {
+        // The commit index that covers `applied` may sit in an unsynced write; it becomes
+        // durable before the state it covers does, or a power loss could leave a snapshot
+        // ahead of the durable commit index and restart would drop acknowledged entries.
+        self.log.sync()?;
         {
             let sm = self.shared.sm.read().unwrap_or_else(|p| p.into_inner());
             self.snaps.save_state(&sm)?;
@@ -825,6 +920,15 @@ impl Node {
     }
 }
 
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// Sends a request to the loop and waits for its reply.
 pub fn ask<T>(
     shared: &Shared,
@@ -836,8 +940,17 @@ pub fn ask<T>(
         return Err(StoreError::Stopped);
     }
     let (tx, rx) = reply::pair();
-    shared.tx.send(make(tx)).map_err(|_| StoreError::Stopped)?;
-    match rx.recv_timeout(timeout) {
+    let sent = Instant::now();
+    shared
+        .tx
+        .send_timeout(make(tx), timeout)
+        .map_err(|e| match e {
+            crossbeam_channel::SendTimeoutError::Timeout(_) => {
+                StoreError::Timeout(format!("{what} (the raft loop is backed up)"))
+            }
+            crossbeam_channel::SendTimeoutError::Disconnected(_) => StoreError::Stopped,
+        })?;
+    match rx.recv_timeout(timeout.saturating_sub(sent.elapsed())) {
         Ok(r) => r,
         Err(Closed::Timeout) => Err(StoreError::Timeout(what.into())),
         Err(Closed::Dropped) => Err(StoreError::Stopped),

@@ -22,6 +22,9 @@ use crate::state_machine::{Applied, Command, Proposal, RequestId};
 use crate::transport::lock;
 use crate::wire::{self, ClientRequest, ClientResponse, ErrorReply, Op, Reply};
 
+/// The longest lease TTL a grant may ask for, as in etcd (about 285 years).
+pub const MAX_LEASE_TTL_SECS: u64 = 9_000_000_000;
+
 /// How long one write may wait for its entry to apply.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one ReadIndex attempt may take before a retry with a fresh context.
@@ -224,17 +227,18 @@ fn handle(shared: &Shared, id: Option<RequestId>, op: Op, opts: &ServerOptions) 
             id: lease,
             ttl_secs,
         } => {
-            if ttl_secs == 0 {
-                return Err(StoreError::InvalidRequest(
-                    "a lease needs a TTL of at least 1 s".into(),
-                ));
+            if ttl_secs == 0 || ttl_secs > MAX_LEASE_TTL_SECS {
+                return Err(StoreError::InvalidRequest(format!(
+                    "a lease TTL of {ttl_secs} s is out of range: it must be 1 to \
+                     {MAX_LEASE_TTL_SECS} s"
+                )));
             }
             let lease = if lease == 0 {
                 (rand::random::<u64>() >> 1).max(1)
             } else {
                 lease
             };
-            let deadline_ms = now_ms() + ttl_secs * 1000;
+            let deadline_ms = now_ms().saturating_add(ttl_secs * 1000);
             write(
                 shared,
                 id,
@@ -259,7 +263,7 @@ fn handle(shared: &Shared, id: Option<RequestId>, op: Op, opts: &ServerOptions) 
                 id,
                 Command::LeaseKeepAlive {
                     id: lease,
-                    deadline_ms: now_ms() + ttl * 1000,
+                    deadline_ms: now_ms().saturating_add(ttl.saturating_mul(1000)),
                 },
             )
         }

@@ -6,7 +6,7 @@
 //! syscall, and it reconnects with backoff when the connection breaks.
 //!
 //! Inbound connections start with a [`PeerHello`]; a hello from another cluster, for another
-//! member, or that does not decode is refused with an error and the connection is closed, and
+//! member, from an id that is not a member, or that does not decode is refused with an error and the connection is closed, and
 //! so is a connection whose frames fail their checksum or do not decode as raft messages.
 //!
 //! For tests, a partition switch drops all traffic to and from chosen members, which isolates
@@ -182,6 +182,12 @@ impl Transport {
             return Err(self.refuse(
                 &mut writer,
                 format!("this is member {}, not {}", self.id, hello.to),
+            ));
+        }
+        if !lock(&self.peers).contains_key(&hello.from) {
+            return Err(self.refuse(
+                &mut writer,
+                format!("member {} is not a member of this cluster", hello.from),
             ));
         }
         let mut ok = Vec::new();

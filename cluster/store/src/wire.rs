@@ -23,6 +23,9 @@ use crate::state_machine::{Applied, RequestId};
 /// Largest frame accepted (snapshots travel in one frame).
 pub const MAX_FRAME: usize = 512 << 20;
 
+/// Bytes reserved up front for a frame; a longer one grows as its bytes arrive.
+const READ_CHUNK: usize = 1 << 20;
+
 /// Magic that opens a peer hello.
 pub const PEER_MAGIC: u64 = 0x706f_6476_7261_6674; // "podvraft"
 
@@ -55,9 +58,22 @@ pub fn read_frame(r: &mut impl Read, from: &str) -> Result<Option<Vec<u8>>> {
             reason: format!("frame of {len} bytes exceeds the {MAX_FRAME}-byte limit"),
         });
     }
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload)
+    // Memory grows with the bytes that arrive, not with the length a peer claims: a header
+    // alone cannot make the master allocate the frame limit.
+    let mut payload = Vec::with_capacity(len.min(READ_CHUNK));
+    let got = r
+        .take(len as u64)
+        .read_to_end(&mut payload)
         .map_err(|e| StoreError::io(format!("reading a {len}-byte frame from {from}"), e))?;
+    if got != len {
+        return Err(StoreError::io(
+            format!("reading a {len}-byte frame from {from}"),
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the stream ended after {got} bytes"),
+            ),
+        ));
+    }
     if crc32fast::hash(&payload) != crc {
         return Err(StoreError::MalformedMessage {
             from: from.to_string(),

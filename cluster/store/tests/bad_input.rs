@@ -10,12 +10,15 @@ use std::time::Duration;
 use common::Cluster;
 use podvisor_store::wire::{self, PEER_MAGIC, PeerHello, PeerHelloReply};
 use podvisor_store::{Client, ClientConfig, Master, StoreError};
+use protobuf::Message as _;
+use raft::eraftpb::{Entry, Message, MessageType};
 
-fn hello(stream: &mut TcpStream, cluster_id: u64, to: u64) -> PeerHelloReply {
+/// Opens a peer connection as member `from`.
+fn hello_from(stream: &mut TcpStream, cluster_id: u64, from: u64, to: u64) -> PeerHelloReply {
     let h = PeerHello {
         magic: PEER_MAGIC,
         cluster_id,
-        from: 99,
+        from,
         to,
     };
     let mut buf = Vec::new();
@@ -26,6 +29,11 @@ fn hello(stream: &mut TcpStream, cluster_id: u64, to: u64) -> PeerHelloReply {
         .unwrap();
     let frame = wire::read_frame(stream, "test").unwrap().expect("a reply");
     wire::decode(&frame, "test").unwrap()
+}
+
+/// Opens a peer connection as member 2, a member of every test cluster.
+fn hello(stream: &mut TcpStream, cluster_id: u64, to: u64) -> PeerHelloReply {
+    hello_from(stream, cluster_id, 2, to)
 }
 
 fn closed(stream: &mut TcpStream) -> bool {
@@ -68,6 +76,13 @@ fn malformed_peer_messages_close_the_connection_and_the_master_keeps_serving() {
     let mut s = TcpStream::connect(&peer).unwrap();
     assert!(matches!(hello(&mut s, 42, 7), PeerHelloReply::Refused(_)));
 
+    // A hello from an id that is not a member.
+    let mut s = TcpStream::connect(&peer).unwrap();
+    match hello_from(&mut s, 42, 99, 1) {
+        PeerHelloReply::Refused(why) => assert!(why.contains("not a member"), "{why}"),
+        other => panic!("accepted a hello from a non-member: {other:?}"),
+    }
+
     // Garbage on the client port gets an error reply, not a crash.
     let mut s = TcpStream::connect(&c.members[0].client_addr).unwrap();
     let mut frame = Vec::new();
@@ -82,6 +97,82 @@ fn malformed_peer_messages_close_the_connection_and_the_master_keeps_serving() {
     assert_eq!(client.get("still").unwrap().unwrap().value, b"serving");
     for id in 1..=3 {
         assert!(c.master(id).failure().is_none());
+    }
+}
+
+/// Sends raft messages over an accepted peer connection as member 2.
+fn send_as_member_2(peer: &str, to: u64, msgs: &[Message]) {
+    let mut s = TcpStream::connect(peer).unwrap();
+    assert_eq!(hello(&mut s, 42, to), PeerHelloReply::Accepted);
+    let mut buf = Vec::new();
+    for m in msgs {
+        wire::write_frame(&mut buf, &m.write_to_bytes().unwrap()).unwrap();
+    }
+    s.write_all(&buf).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+#[test]
+fn impossible_raft_messages_are_refused_and_the_master_keeps_serving() {
+    let c = Cluster::start(3);
+    let client = c.client();
+    client.put("before", "v").unwrap();
+    let st = c.master(1).status();
+    let term = st.term;
+
+    // Messages raft-rs would give up on: a heartbeat that commits past the end of the log, an
+    // append that rewrites committed entries, an acknowledgement of entries that do not exist.
+    let mut heartbeat = Message::default();
+    heartbeat.set_msg_type(MessageType::MsgHeartbeat);
+    heartbeat.from = 2;
+    heartbeat.to = 1;
+    heartbeat.term = term + 5;
+    heartbeat.commit = st.commit_index + 1_000_000;
+
+    let mut append = Message::default();
+    append.set_msg_type(MessageType::MsgAppend);
+    append.from = 2;
+    append.to = 1;
+    append.term = term + 5;
+    append.index = 1;
+    append.log_term = 1;
+    let rewrite = Entry {
+        index: 2,
+        term: term + 5,
+        ..Default::default()
+    };
+    append.mut_entries().push(rewrite);
+
+    let mut ack = Message::default();
+    ack.set_msg_type(MessageType::MsgAppendResponse);
+    ack.from = 2;
+    ack.to = 1;
+    ack.term = term;
+    ack.index = st.commit_index + 1_000_000;
+
+    for id in 1..=3 {
+        let peer = c.members[id as usize - 1].peer_addr.clone();
+        let msgs: Vec<Message> = [&heartbeat, &append, &ack]
+            .into_iter()
+            .map(|m| {
+                let mut m = m.clone();
+                m.to = id;
+                m
+            })
+            .collect();
+        if id != 2 {
+            send_as_member_2(&peer, id, &msgs);
+        }
+    }
+
+    client.put("after", "v").unwrap();
+    assert_eq!(client.get("before").unwrap().unwrap().value, b"v");
+    for id in 1..=3 {
+        assert!(
+            c.master(id).failure().is_none(),
+            "member {id} stopped: {:?}",
+            c.master(id).failure()
+        );
     }
 }
 
@@ -149,6 +240,38 @@ fn corrupt_log_tail_is_refused_with_a_typed_error() {
     );
     // The refusal changed nothing: it is refused again.
     assert!(Master::start(cfg).is_err());
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+}
+
+#[test]
+fn corrupt_small_last_record_is_refused_not_dropped_as_torn() {
+    let mut c = Cluster::start(3);
+    let client = c.client();
+    for i in 0..20 {
+        client.put(format!("k{i}"), "v").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    c.stop(2);
+
+    let log_dir = c.dir.path().join("m2").join("log");
+    let file = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "raftlog"))
+        .max()
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let end = bytes.iter().rposition(|b| *b != 0).unwrap();
+    // One flipped bit near the end of the last, small record: written whole, then damaged.
+    bytes[end - 6] ^= 0x04;
+    std::fs::write(&file, &bytes).unwrap();
+
+    let cfg = common::config(c.dir.path(), 2, &c.members);
+    let err = Master::start(cfg)
+        .err()
+        .expect("a damaged last record must be refused, not dropped as a torn write");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert_eq!(std::fs::read(&file).unwrap(), bytes);
 }
 
