@@ -6,7 +6,8 @@ CARGO ?= cargo
 export PODVISOR_CACHE ?= $(HOME)/.cache/podvisor
 
 .PHONY: all deps kernel build lint test test-layering test-unit test-vmm test-store test-sandbox \
-        test-cluster test-ffi header test-hw demo demo-vm bench bench-sandbox bench-vmm \
+        test-cluster test-ffi header test-hw demo demo-vm bench bench-sandbox bench-vmm bench-store \
+        crash-loop-long \
         examples
 
 all: build

@@ -1,7 +1,8 @@
 //! Put throughput, latency and failover of the podvisor store against etcd.
 //!
 //! Both run as three members on loopback in the same run, with fsync on every commit batch
-//! (etcd's default; podvisor always syncs). Load: puts of 256-byte values from 1 and from 64
+//! (podvisor always syncs; Debian's etcd 3.4 always does too, as its `--unsafe-no-fsync`
+//! switch only came in 3.5). Load: puts of 256-byte values from 1 and from 64
 //! concurrent clients, `BENCH_SECS` seconds each (10 by default); podvisor's client for
 //! podvisor and etcd's gRPC client (the etcd-client crate) for etcd, each aimed at its leader.
 //! Failover: one client writes without pause, the leader is killed with SIGKILL, and the time

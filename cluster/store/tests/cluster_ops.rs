@@ -214,6 +214,162 @@ fn watch_is_ordered_resumable_and_reports_compaction() {
     assert!(got.iter().all(|e| e.kv.mod_revision >= compact_at));
 }
 
+/// Receives from `w` until an event at `revision` or later arrives.
+fn events_until(w: &mut podvisor_store::Watcher, revision: u64) -> Vec<podvisor_store::api::Event> {
+    let mut events = Vec::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    while events
+        .last()
+        .is_none_or(|e: &podvisor_store::api::Event| e.kv.mod_revision < revision)
+    {
+        assert!(Instant::now() < end, "only {} events arrived", events.len());
+        if let Some(b) = w.recv_timeout(Duration::from_millis(500)).unwrap() {
+            events.extend(b.events);
+        }
+    }
+    events
+}
+
+#[test]
+fn watch_open_across_compaction_delivers_every_later_event() {
+    let c = Cluster::start(3);
+    let client = c.client();
+    let start = client.put("x/0", "0").unwrap().revision;
+    let mut w = client.watch_prefix("x/", start).unwrap();
+    for i in 1..=5 {
+        client.put(format!("x/{i}"), "a").unwrap();
+    }
+    client.delete("x/1").unwrap();
+    let before = client.put("x/2", "b").unwrap().revision;
+    assert_eq!(events_until(&mut w, before).len(), 1 + 5 + 1 + 1);
+
+    // Compact while the watch stays open, then write puts, deletes and a delete-range.
+    client.compact(before).unwrap();
+    client.put("x/6", "a").unwrap();
+    client.delete("x/2").unwrap();
+    client.delete_range(KeyRange::prefix("x/")).unwrap();
+    let last = client.put("x/7", "a").unwrap().revision;
+    let after = events_until(&mut w, last);
+    let kinds: Vec<(EventKind, u64)> = after.iter().map(|e| (e.kind, e.kv.mod_revision)).collect();
+    // x/6 put; x/2 delete; the delete-range removes x/0, x/3, x/4, x/5, x/6 at one revision.
+    assert_eq!(after.len(), 1 + 1 + 5 + 1, "{kinds:?}");
+    assert_eq!(
+        after.iter().filter(|e| e.kind == EventKind::Delete).count(),
+        6,
+        "{kinds:?}"
+    );
+    assert!(after.iter().all(|e| e.kv.mod_revision > before));
+    let range_rev = after[2].kv.mod_revision;
+    assert!(after[2..7].iter().all(|e| e.kv.mod_revision == range_rev));
+}
+
+/// Sends one request, as a client would, to `addr` and returns its reply.
+fn send_raw(
+    addr: &str,
+    req: &podvisor_store::wire::ClientRequest,
+) -> podvisor_store::wire::ClientResponse {
+    use podvisor_store::wire;
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = Vec::new();
+    wire::write_frame(&mut buf, &wire::encode(req)).unwrap();
+    s.write_all(&buf).unwrap();
+    let frame = wire::read_frame(&mut s, "test").unwrap().expect("a reply");
+    wire::decode(&frame, "test").unwrap()
+}
+
+#[test]
+fn a_read_whose_read_index_is_lost_is_retried_with_a_fresh_context() {
+    use podvisor_store::api::RangeRequest;
+    use podvisor_store::wire::{ClientRequest, Op, Reply};
+    let c = Cluster::start(3);
+    let client = c.client();
+    client.put("ri/k", "v").unwrap();
+    let leader = c.wait_leader(Duration::from_secs(5));
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    // Cut the follower off from the leader for less than an election timeout: the ReadIndex
+    // request it forwards is lost, and raft does not send it again. Only a new attempt, with
+    // a new context, gets an answer once the link is back.
+    c.master(follower).partition(&[leader]);
+    c.master(leader).partition(&[follower]);
+    let addr = c.members[follower as usize - 1].client_addr.clone();
+    let started = Instant::now();
+    let reader = std::thread::spawn(move || {
+        send_raw(
+            &addr,
+            &ClientRequest {
+                cluster_id: 42,
+                id: None,
+                op: Op::Range(RangeRequest {
+                    range: KeyRange::key("ri/k"),
+                    ..Default::default()
+                }),
+            },
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    c.master(follower).partition(&[]);
+    c.master(leader).partition(&[]);
+    match reader.join().unwrap() {
+        Ok(Reply::Range(r)) => assert_eq!(r.kvs[0].value, b"v"),
+        other => panic!("the read failed instead of retrying: {other:?}"),
+    }
+    // The answer came from a later attempt: the first one's context was lost.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_retried_write_is_applied_once_even_across_a_leader_change() {
+    use podvisor_store::state_machine::{Applied, RequestId};
+    use podvisor_store::wire::{ClientRequest, Op, Reply};
+    let mut c = Cluster::start(3);
+    let client = c.client();
+    client.put("r/k", "0").unwrap();
+    // The same write, with the same request id, as a client retrying after a lost reply.
+    let req = ClientRequest {
+        cluster_id: 42,
+        id: Some(RequestId {
+            client: 0x5eed,
+            seq: 1,
+        }),
+        op: Op::Put(PutRequest {
+            key: b"r/k".to_vec(),
+            value: b"1".to_vec(),
+            ..Default::default()
+        }),
+    };
+    let revision_of = |reply| match reply {
+        Ok(Reply::Applied(Applied::Put(p))) => p.revision,
+        other => panic!("unexpected reply {other:?}"),
+    };
+    let leader = c.wait_leader(Duration::from_secs(5));
+    let addr = c.members[leader as usize - 1].client_addr.clone();
+    let first = revision_of(send_raw(&addr, &req));
+    assert_eq!(revision_of(send_raw(&addr, &req)), first);
+
+    // After the leader changes, the new leader knows the write too.
+    c.restart(leader);
+    let leader = c.wait_leader(Duration::from_secs(10));
+    let addr = c.members[leader as usize - 1].client_addr.clone();
+    let again = loop {
+        match send_raw(&addr, &req) {
+            Err(podvisor_store::wire::ErrorReply::NotLeader(_)) => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            reply => break revision_of(reply),
+        }
+    };
+    assert_eq!(again, first);
+    let kv = client.get("r/k").unwrap().unwrap();
+    assert_eq!((kv.version, kv.mod_revision), (2, first), "{kv:?}");
+    assert_eq!(client.status().unwrap().revision, first);
+}
+
 #[test]
 fn leases_expire_keys_and_keep_alive_extends() {
     let c = Cluster::start(3);
@@ -252,6 +408,48 @@ fn leases_expire_keys_and_keep_alive_extends() {
         Err(StoreError::LeaseNotFound(_))
     ));
     assert_eq!(client.lease_keep_alive(long.id).unwrap(), 30);
+
+    // Keep-alives hold a 2 s lease for three times its TTL; without them it expires.
+    let kept = client.lease_grant(2).unwrap();
+    client
+        .put_with(PutRequest {
+            key: b"l/kept".to_vec(),
+            value: b"x".to_vec(),
+            lease: kept.id,
+            prev_kv: false,
+        })
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(client.lease_keep_alive(kept.id).unwrap(), 2);
+        let ttl = client.lease_time_to_live(kept.id).unwrap();
+        assert!(
+            ttl.remaining_ms > 1_500,
+            "keep-alive did not extend: {ttl:?}"
+        );
+        assert!(
+            client.get("l/kept").unwrap().is_some(),
+            "expired while kept alive"
+        );
+    }
+    let end = Instant::now() + Duration::from_secs(5);
+    while client.get("l/kept").unwrap().is_some() {
+        assert!(
+            Instant::now() < end,
+            "lease outlived its TTL without keep-alives"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A TTL out of range is refused, not overflowed into a wrong deadline.
+    for bad in [0, podvisor_store::MAX_LEASE_TTL_SECS + 1, u64::MAX] {
+        assert!(
+            matches!(client.lease_grant(bad), Err(StoreError::InvalidRequest(_))),
+            "TTL {bad} accepted"
+        );
+    }
+
     client.lease_revoke(long.id).unwrap();
     assert!(client.get("l/long").unwrap().is_none());
     assert!(matches!(

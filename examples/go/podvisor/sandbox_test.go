@@ -55,8 +55,21 @@ func TestNamespaceSandboxRunsExecsSignalsAndDestroys(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	defer main.Close()
-	if data, _, err := main.Read(30 * time.Second); err != nil || string(data) != "up\n" {
-		t.Fatalf("Read: %q %v", data, err)
+	// stdout and stderr are two pipes: "warn" may come before or after "up".
+	var earlyOut, earlyErr string
+	for earlyOut != "up\n" {
+		data, isErr, err := main.Read(30 * time.Second)
+		if err != nil {
+			t.Fatalf("Read: %q %v (so far %q, %q)", data, err, earlyOut, earlyErr)
+		}
+		if isErr {
+			earlyErr += string(data)
+		} else {
+			earlyOut += string(data)
+		}
+		if len(earlyOut) > 3 || len(earlyErr) > 5 {
+			t.Fatalf("unexpected output %q, %q", earlyOut, earlyErr)
+		}
 	}
 
 	cat, err := s.Exec("main", ExecOptions{Args: []string{"cat"}, Stdin: true})
@@ -95,8 +108,8 @@ func TestNamespaceSandboxRunsExecsSignalsAndDestroys(t *testing.T) {
 	if _, err := s.Stop("main", 100*time.Millisecond); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if _, stderr := readAll(t, main); stderr != "warn\n" {
-		t.Fatalf("main wrote %q to stderr", stderr)
+	if _, stderr := readAll(t, main); earlyErr+stderr != "warn\n" {
+		t.Fatalf("main wrote %q to stderr", earlyErr+stderr)
 	}
 	if err := s.Destroy(); err != nil {
 		t.Fatalf("Destroy: %v", err)
