@@ -41,6 +41,13 @@ pub struct MasterArgs {
     /// One master as ID=PEER_ADDR,CLIENT_ADDR; repeat for each, this one included.
     #[arg(long = "member", required = true, value_parser = parse_member)]
     pub members: Vec<Member>,
+    /// Address to listen on for peers, when it differs from this member's PEER_ADDR (which
+    /// is what the others dial, as etcd's advertised URLs are): `0.0.0.0:23800`, say.
+    #[arg(long)]
+    pub listen_peer: Option<String>,
+    /// Address to listen on for clients, when it differs from this member's CLIENT_ADDR.
+    #[arg(long)]
+    pub listen_client: Option<String>,
     /// Start empty and wait for the leader (a member added as a learner).
     #[arg(long)]
     pub join: bool,
@@ -195,6 +202,8 @@ pub fn run_master(args: MasterArgs) -> Result<()> {
     let mut cfg = MasterConfig::new(args.id, args.cluster_id, &args.data_dir, args.members);
     cfg.join = args.join;
     cfg.fault_injection = args.fault_injection;
+    cfg.peer_listen = args.listen_peer;
+    cfg.client_listen = args.listen_client;
     if let Some(n) = args.snapshot_entries {
         cfg.snapshot_entries = n;
         cfg.snapshot_trail = n / 5;

@@ -145,6 +145,34 @@ fn kill9_leader_under_load_resumes_writes_and_keeps_acknowledged_ones() {
 }
 
 #[test]
+fn a_master_listens_where_its_listen_flags_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = members(3);
+    let port = |addr: &str| addr.rsplit_once(':').unwrap().1.to_string();
+    let (peer_port, client_port) = (port(&members[0].peer_addr), port(&members[0].client_addr));
+    let wildcard = |p: &str| format!("0.0.0.0:{p}");
+    let (lp, lc) = (wildcard(&peer_port), wildcard(&client_port));
+    let _procs: Vec<Proc> = (1..=3)
+        .map(|id| {
+            let extra: &[&str] = if id == 1 {
+                &["--listen-peer", &lp, "--listen-client", &lc]
+            } else {
+                &[]
+            };
+            Proc::spawn(dir.path(), id, &members, extra)
+        })
+        .collect();
+    wait_leader(&members, &[], Duration::from_secs(15));
+    // Bound to the wildcard address, master 1 answers on another loopback address too.
+    let other = format!("127.0.0.2:{client_port}");
+    let st = podvisor_store::member_status(&other, Duration::from_secs(5)).unwrap();
+    assert_eq!(st.id, 1);
+    client(&members, Duration::from_secs(10))
+        .put("l", "v")
+        .unwrap();
+}
+
+#[test]
 fn stop_and_restart_all_three_keeps_data_and_revision() {
     let mut p = Procs::start();
     let c = client(&p.members, Duration::from_secs(10));

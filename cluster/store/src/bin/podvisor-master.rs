@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Each `--member ID=PEER_ADDR,CLIENT_ADDR` names one master; this one listens on its own
-//! addresses. `--join` starts an empty master that waits for the leader (after
+//! addresses, or on `--listen-peer ADDR` and `--listen-client ADDR` where those differ (a
+//! wildcard address, say, while the members dial the advertised ones). `--join` starts an empty master that waits for the leader (after
 //! `member_add_learner`). `--snapshot-entries N` sets the snapshot interval and
 //! `--fault-injection` enables the test-only partition request. The process runs until it is
 //! killed, or exits with status 1 when its data directory fails its checks.
@@ -23,6 +24,7 @@ fn parse() -> Result<MasterConfig, String> {
     let (mut id, mut cluster_id, mut data_dir) = (None, 1u64, None);
     let mut members = Vec::new();
     let (mut join, mut faults, mut snap) = (false, false, None);
+    let (mut listen_peer, mut listen_client) = (None, None);
     while let Some(a) = args.next() {
         let mut val = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
@@ -54,6 +56,8 @@ fn parse() -> Result<MasterConfig, String> {
                     learner: false,
                 });
             }
+            "--listen-peer" => listen_peer = Some(val("--listen-peer")?),
+            "--listen-client" => listen_client = Some(val("--listen-client")?),
             "--join" => join = true,
             "--fault-injection" => faults = true,
             "--snapshot-entries" => {
@@ -71,6 +75,8 @@ fn parse() -> Result<MasterConfig, String> {
     let mut cfg = MasterConfig::new(id, cluster_id, data_dir, members);
     cfg.join = join;
     cfg.fault_injection = faults;
+    cfg.peer_listen = listen_peer;
+    cfg.client_listen = listen_client;
     if let Some(n) = snap {
         cfg.snapshot_entries = n;
         cfg.snapshot_trail = n / 5;
