@@ -168,20 +168,28 @@ impl SerialBuffer {
     }
 
     /// Waits until `done` holds for the output, or `timeout` passes; returns whether it held.
+    ///
+    /// A timeout whose end the clock cannot represent (`Duration::MAX`, say) waits forever.
     pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[u8]) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         let mut guard = self.lock();
         loop {
             if done(&guard) {
                 return true;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            guard = match self.inner.1.wait_timeout(guard, deadline - now) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
+            let condvar = &self.inner.1;
+            guard = match deadline {
+                None => condvar.wait(guard).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    match condvar.wait_timeout(guard, deadline - now) {
+                        Ok((guard, _)) => guard,
+                        Err(poisoned) => poisoned.into_inner().0,
+                    }
+                }
             };
         }
     }
@@ -478,6 +486,20 @@ mod tests {
             config.cmdline("a\0b").validate(8),
             Err(ConfigError::CmdlineHasNul(1))
         );
+    }
+
+    #[test]
+    fn test_serial_buffer_wait_for_takes_a_timeout_past_the_clocks_range() {
+        let (sink, buffer) = SerialSink::buffer();
+        assert!(sink.write(b"ready").is_ok());
+        assert!(buffer.wait_for("ready", Duration::MAX));
+
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            sink.write(b" and later")
+        });
+        assert!(buffer.wait_for("later", Duration::MAX));
+        assert!(writer.join().is_ok());
     }
 
     #[test]

@@ -131,9 +131,10 @@ impl ExitLatch {
         self.reason().clone()
     }
 
-    /// Waits until a reason is recorded or `timeout` passes.
+    /// Waits until a reason is recorded or `timeout` passes; `None`, or a timeout whose end the
+    /// clock cannot represent, waits forever.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> Option<ExitReason> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut slot = self.reason();
         loop {
             if let Some(reason) = slot.as_ref() {
@@ -169,5 +170,32 @@ impl ExitLatch {
         for &thread in self.threads().iter() {
             crate::vcpu::kick(thread);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn test_wait_takes_a_timeout_past_the_clocks_range_as_forever() {
+        let latch = Arc::new(ExitLatch::new());
+        let finisher = {
+            let latch = Arc::clone(&latch);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                latch.finish(ExitReason::Shutdown);
+            })
+        };
+        assert_eq!(latch.wait(Some(Duration::MAX)), Some(ExitReason::Shutdown));
+        assert!(finisher.join().is_ok());
+        assert_eq!(latch.wait(Some(Duration::MAX)), Some(ExitReason::Shutdown));
+    }
+
+    #[test]
+    fn test_wait_gives_none_when_the_timeout_passes() {
+        let latch = ExitLatch::new();
+        assert_eq!(latch.wait(Some(Duration::from_millis(5))), None);
     }
 }

@@ -275,16 +275,17 @@ impl LogFollower {
         Ok(None)
     }
 
-    /// Waits up to `timeout` for new lines.
+    /// Waits up to `timeout` for new lines; a timeout whose end the clock cannot represent waits
+    /// until some come.
     ///
     /// # Errors
     ///
     /// Fails when the log cannot be read.
     pub fn next_chunk(&mut self, timeout: Duration) -> io::Result<Vec<u8>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             let data = self.read_available()?;
-            if !data.is_empty() || Instant::now() >= deadline {
+            if !data.is_empty() || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(data);
             }
             thread::sleep(Duration::from_millis(20));
@@ -348,5 +349,16 @@ mod tests {
             );
         }
         assert!(!dir.path().join("c.log.3").exists());
+    }
+
+    #[test]
+    fn test_next_chunk_takes_a_timeout_past_the_clocks_range() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("c.log");
+        let mut w = LogWriter::open(path.clone(), LogPolicy::default()).expect("log opens");
+        w.write(Stream::Stdout, b"ready\n").expect("log written");
+        let mut follower = LogFollower::new(&path);
+        let chunk = follower.next_chunk(Duration::MAX).expect("log read");
+        assert!(String::from_utf8_lossy(&chunk).ends_with(" stdout F ready\n"));
     }
 }

@@ -221,14 +221,15 @@ impl Instance for NamespaceInstance {
 
     fn terminate(&mut self, timeout: Duration) -> Result<(), SandboxError> {
         if let Some(pid) = self.pid.take() {
-            let deadline = Instant::now() + timeout;
+            // A timeout past the clock's range sets no deadline.
+            let deadline = Instant::now().checked_add(timeout);
             loop {
                 // SAFETY: waitpid on our own child with a valid status pointer.
                 let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
                 if r != 0 {
                     break;
                 }
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     tracing::warn!(pid, "agent did not exit, killing the sandbox");
                     kill_and_reap(pid);
                     break;
