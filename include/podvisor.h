@@ -1130,13 +1130,17 @@ enum podvisor_error_code podvisor_controllers_free(struct podvisor_controllers *
  * Returns the code of the last failed call on the calling thread, or `PODVISOR_OK` if the most
  * recent call that returns a `podvisor_error_code` succeeded.
  *
+ * A call made while the thread exits (from a thread-local destructor run after libpodvisor's
+ * own) still returns its code, but keeps no last error: this then returns `PODVISOR_OK`.
+ *
  * Blocks: no. Threads: any; each thread has its own last error.
  */
 enum podvisor_error_code podvisor_last_error_code(void);
 
 /**
  * Returns the message of the last failed call on the calling thread, or NULL if the most recent
- * call that returns a `podvisor_error_code` succeeded.
+ * call that returns a `podvisor_error_code` succeeded (or, as for `podvisor_last_error_code`,
+ * the thread is exiting).
  *
  * Ownership: the string is owned by libpodvisor and stays valid until the next call on this
  * thread that returns a `podvisor_error_code`. Do not free it.
@@ -1148,7 +1152,7 @@ const char *podvisor_last_error_message(void);
 /**
  * Returns the name of the argument that made the last call on the calling thread fail, as the
  * header spells it (for example `"opts->kernel_path"`), or NULL if no single argument was to
- * blame or the call succeeded.
+ * blame, the call succeeded, or the thread is exiting.
  *
  * Ownership: as for `podvisor_last_error_message`.
  *

@@ -1,11 +1,12 @@
 //! The boundary every entry point goes through.
 //!
-//! [`call`] runs the body of an entry point under `catch_unwind`, clears the thread's last error
-//! first and records one when the body fails, so no panic ever unwinds into C. The argument
-//! checks below turn raw C arguments into Rust values, or into an [`FfiError`] that names the
-//! argument: NULL pointers, misaligned pointers, invalid UTF-8 and embedded NULs never get past
-//! them.
+//! [`call`] runs the body of an entry point under `catch_unwind`: it clears the thread's last
+//! error first and records one when the body fails, and neither step, nor the body, can unwind
+//! into C. The argument checks below turn raw C arguments into Rust values, or into an
+//! [`FfiError`] that names the argument: NULL pointers, misaligned pointers, invalid UTF-8 and
+//! embedded NULs never get past them.
 
+use std::any::Any;
 use std::ffi::{CStr, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
@@ -19,31 +20,59 @@ use podvisor_error_code::*;
 pub const PODVISOR_MAX_STRING_LEN: usize = 65536;
 
 /// Runs the body of an entry point: clears the last error, catches any panic, records a failure.
+///
+/// Everything runs under `catch_unwind`, the recording of a failure too (a `tracing`
+/// subscriber may panic, and so may the drop of a panic's payload), so no unwind reaches C.
 pub(crate) fn call(body: impl FnOnce() -> FfiResult<()>) -> podvisor_error_code {
-    clear_last_error();
-    let err = match catch_unwind(AssertUnwindSafe(body)) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        clear_last_error();
+        body()
+    }));
+    let failure = match outcome {
         Ok(Ok(())) => return PODVISOR_OK,
-        Ok(Err(err)) => err,
-        Err(payload) => {
-            let text = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".to_owned());
-            FfiError::new(
-                PODVISOR_EPANIC,
-                format!("internal error in libpodvisor: {text}"),
-            )
-        }
+        Ok(Err(err)) => Ok(err),
+        Err(payload) => Err(payload),
     };
+    let code = failure.as_ref().map_or(PODVISOR_EPANIC, |err| err.code);
+    contain(|| match &failure {
+        Ok(err) => record(err),
+        Err(payload) => record(&panic_error(payload.as_ref())),
+    });
+    // The payload goes last, once the failure is recorded: its drop may panic too.
+    contain(move || drop(failure));
+    code
+}
+
+/// Runs `f`, stopping any panic in it. The panic's payload is forgotten, not dropped: its drop
+/// could panic in turn, outside any barrier.
+fn contain(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        std::mem::forget(payload);
+    }
+}
+
+/// The failure a caught panic becomes: `PODVISOR_EPANIC` with the panic's message.
+fn panic_error(payload: &(dyn Any + Send)) -> FfiError {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    FfiError::new(
+        PODVISOR_EPANIC,
+        format!("internal error in libpodvisor: {text}"),
+    )
+}
+
+/// Makes a failure the thread's last error, then logs it.
+fn record(err: &FfiError) {
+    set_last_error(err);
     tracing::debug!(
         code = err.code.name().to_str().unwrap_or("?"),
         argument = err.argument,
         "{}",
         err.message
     );
-    set_last_error(&err);
-    err.code
 }
 
 /// Checks that `p` is not NULL and is aligned for `T`.
@@ -314,6 +343,29 @@ mod tests {
         // SAFETY: the message pointer is valid until the next call on this thread.
         let message = unsafe { CStr::from_ptr(crate::error::podvisor_last_error_message()) };
         assert!(message.to_string_lossy().contains("boom at the boundary"));
+    }
+
+    #[test]
+    fn test_call_survives_a_panic_whose_payload_panics_when_dropped() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("the payload's drop panics too");
+            }
+        }
+        let code = call(|| std::panic::panic_any(Bomb));
+        assert_eq!(code, PODVISOR_EPANIC);
+        assert_eq!(crate::error::podvisor_last_error_code(), PODVISOR_EPANIC);
+    }
+
+    #[test]
+    fn test_call_clears_the_last_error_of_the_call_before() {
+        assert_eq!(
+            call(|| Err(FfiError::new(PODVISOR_ERROR, "first"))),
+            PODVISOR_ERROR
+        );
+        assert_eq!(call(|| Ok(())), PODVISOR_OK);
+        assert!(crate::error::podvisor_last_error_message().is_null());
     }
 
     #[test]

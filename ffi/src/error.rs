@@ -183,39 +183,54 @@ thread_local! {
     };
 }
 
+/// Runs `f` on the calling thread's last error, unless it cannot be reached: while the thread
+/// exits, after its thread-locals were destroyed, or (never in practice) while another access
+/// holds it. Nothing here panics, so the accessors below cannot unwind into C.
+fn with_last_error<R>(f: impl FnOnce(&mut LastError) -> R) -> Option<R> {
+    LAST_ERROR
+        .try_with(|last| last.try_borrow_mut().ok().map(|mut last| f(&mut last)))
+        .ok()
+        .flatten()
+}
+
 /// Forgets the calling thread's last error; every entry point does this first.
 pub(crate) fn clear_last_error() {
-    LAST_ERROR.with(|last| {
-        let mut last = last.borrow_mut();
+    with_last_error(|last| {
         last.code = podvisor_error_code::PODVISOR_OK;
         last.message = None;
         last.argument = None;
     });
 }
 
-/// Records `err` as the calling thread's last error.
+/// Records `err` as the calling thread's last error. While the thread exits, when its last
+/// error is gone, nothing is recorded.
 pub(crate) fn set_last_error(err: &FfiError) {
     // An interior NUL cannot reach C; it is replaced so the rest of the message survives.
     let to_c = |text: &str| CString::new(text.replace('\0', "\\0")).ok();
-    LAST_ERROR.with(|last| {
-        let mut last = last.borrow_mut();
+    let message = to_c(&err.message);
+    let argument = err.argument.and_then(to_c);
+    with_last_error(|last| {
         last.code = err.code;
-        last.message = to_c(&err.message);
-        last.argument = err.argument.and_then(to_c);
+        last.message = message;
+        last.argument = argument;
     });
 }
 
 /// Returns the code of the last failed call on the calling thread, or `PODVISOR_OK` if the most
 /// recent call that returns a `podvisor_error_code` succeeded.
 ///
+/// A call made while the thread exits (from a thread-local destructor run after libpodvisor's
+/// own) still returns its code, but keeps no last error: this then returns `PODVISOR_OK`.
+///
 /// Blocks: no. Threads: any; each thread has its own last error.
 #[unsafe(no_mangle)]
 pub extern "C" fn podvisor_last_error_code() -> podvisor_error_code {
-    LAST_ERROR.with(|last| last.borrow().code)
+    with_last_error(|last| last.code).unwrap_or(podvisor_error_code::PODVISOR_OK)
 }
 
 /// Returns the message of the last failed call on the calling thread, or NULL if the most recent
-/// call that returns a `podvisor_error_code` succeeded.
+/// call that returns a `podvisor_error_code` succeeded (or, as for `podvisor_last_error_code`,
+/// the thread is exiting).
 ///
 /// Ownership: the string is owned by libpodvisor and stays valid until the next call on this
 /// thread that returns a `podvisor_error_code`. Do not free it.
@@ -223,29 +238,21 @@ pub extern "C" fn podvisor_last_error_code() -> podvisor_error_code {
 /// Blocks: no. Threads: any; each thread has its own last error.
 #[unsafe(no_mangle)]
 pub extern "C" fn podvisor_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|last| {
-        last.borrow()
-            .message
-            .as_ref()
-            .map_or(ptr::null(), |m| m.as_ptr())
-    })
+    with_last_error(|last| last.message.as_ref().map_or(ptr::null(), |m| m.as_ptr()))
+        .unwrap_or(ptr::null())
 }
 
 /// Returns the name of the argument that made the last call on the calling thread fail, as the
 /// header spells it (for example `"opts->kernel_path"`), or NULL if no single argument was to
-/// blame or the call succeeded.
+/// blame, the call succeeded, or the thread is exiting.
 ///
 /// Ownership: as for `podvisor_last_error_message`.
 ///
 /// Blocks: no. Threads: any; each thread has its own last error.
 #[unsafe(no_mangle)]
 pub extern "C" fn podvisor_last_error_argument() -> *const c_char {
-    LAST_ERROR.with(|last| {
-        last.borrow()
-            .argument
-            .as_ref()
-            .map_or(ptr::null(), |a| a.as_ptr())
-    })
+    with_last_error(|last| last.argument.as_ref().map_or(ptr::null(), |a| a.as_ptr()))
+        .unwrap_or(ptr::null())
 }
 
 /// Clears the calling thread's last error.
@@ -305,6 +312,45 @@ mod tests {
         podvisor_last_error_clear();
         assert!(podvisor_last_error_message().is_null());
         assert_eq!(podvisor_last_error_code(), podvisor_error_code::PODVISOR_OK);
+    }
+
+    #[test]
+    fn test_calls_and_accessors_do_not_panic_once_the_last_error_is_destroyed() {
+        use podvisor_error_code::*;
+        use std::sync::{Arc, Mutex};
+
+        type Seen = Arc<Mutex<Option<(bool, podvisor_error_code, podvisor_error_code, bool)>>>;
+        /// Calls libpodvisor from a thread-local destructor that runs after LAST_ERROR's.
+        struct AtExit(Seen);
+        impl Drop for AtExit {
+            fn drop(&mut self) {
+                let gone = LAST_ERROR.try_with(|_| ()).is_err();
+                let code = crate::boundary::call(|| Err(FfiError::new(PODVISOR_EINVAL, "late")));
+                let last = podvisor_last_error_code();
+                let no_message = podvisor_last_error_message().is_null()
+                    && podvisor_last_error_argument().is_null();
+                podvisor_last_error_clear();
+                if let Ok(mut seen) = self.0.lock() {
+                    *seen = Some((gone, code, last, no_message));
+                }
+            }
+        }
+        thread_local! {
+            static AT_EXIT: RefCell<Option<AtExit>> = const { RefCell::new(None) };
+        }
+
+        let seen = Seen::default();
+        let theirs = Arc::clone(&seen);
+        let exited = std::thread::spawn(move || {
+            // Thread-locals are destroyed in the reverse order of their first use: this one
+            // after LAST_ERROR.
+            AT_EXIT.with(|slot| *slot.borrow_mut() = Some(AtExit(theirs)));
+            set_last_error(&FfiError::new(PODVISOR_ERROR, "before the exit"));
+        })
+        .join();
+        assert!(exited.is_ok(), "the thread exits without a panic");
+        let seen = *seen.lock().expect("not poisoned");
+        assert_eq!(seen, Some((true, PODVISOR_EINVAL, PODVISOR_OK, true)));
     }
 
     #[test]
