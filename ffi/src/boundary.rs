@@ -10,7 +10,7 @@ use std::any::Any;
 use std::ffi::{CStr, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{FfiError, FfiResult, clear_last_error, podvisor_error_code, set_last_error};
 use podvisor_error_code::*;
@@ -233,6 +233,12 @@ pub(crate) fn arg_timeout_ms(timeout_ms: i64, name: &'static str) -> FfiResult<O
     }
 }
 
+/// Reads a timeout argument as the deadline it sets, from now: `None` to wait forever, for -1
+/// and for a timeout so long that the clock cannot represent its end.
+pub(crate) fn arg_deadline_ms(timeout_ms: i64, name: &'static str) -> FfiResult<Option<Instant>> {
+    Ok(arg_timeout_ms(timeout_ms, name)?.and_then(|timeout| Instant::now().checked_add(timeout)))
+}
+
 /// Reads a byte-buffer argument given as pointer and length. NULL is accepted with length 0.
 ///
 /// # Safety
@@ -366,6 +372,17 @@ mod tests {
         );
         assert_eq!(call(|| Ok(())), PODVISOR_OK);
         assert!(crate::error::podvisor_last_error_message().is_null());
+    }
+
+    #[test]
+    fn test_arg_deadline_ms_waits_forever_for_minus_one_and_past_the_clocks_range() {
+        assert_eq!(arg_deadline_ms(-1, "timeout_ms"), Ok(None));
+        assert!(arg_deadline_ms(i64::MAX, "timeout_ms").is_ok());
+        assert!(matches!(arg_deadline_ms(0, "timeout_ms"), Ok(Some(_))));
+        assert_eq!(
+            arg_deadline_ms(-2, "timeout_ms").map_err(|e| e.code),
+            Err(PODVISOR_EINVAL)
+        );
     }
 
     #[test]

@@ -489,6 +489,8 @@ pub unsafe extern "C" fn podvisor_vm_console_wait_for(
         let vm = handle::get(vm, "vm")?;
         // SAFETY: `text` is NULL or NUL-terminated (contract).
         let text = unsafe { arg_non_empty_str(text, "text") }?;
+        // -1 waits as long as a Duration can say; the console sets no deadline for a timeout
+        // past the clock's range.
         let timeout = arg_timeout_ms(timeout_ms, "timeout_ms")?.unwrap_or(Duration::MAX);
         if vm.console.wait_for(text, timeout) {
             Ok(())

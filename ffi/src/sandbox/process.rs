@@ -17,7 +17,7 @@ use ::podvisor_sandbox::{ExitStatus, ProcessEvent, ProcessRef, Sandbox, Stream};
 
 use super::config::{exec_spec, podvisor_exec_options};
 use super::{podvisor_sandbox, sandbox_error, with_container};
-use crate::boundary::{Out, arg_bytes, arg_timeout_ms, call, malloc_bytes};
+use crate::boundary::{Out, arg_bytes, arg_deadline_ms, call, malloc_bytes};
 use crate::error::{FfiError, FfiResult, podvisor_error_code};
 use crate::handle::{self, Opaque};
 use crate::options::{self, Options};
@@ -280,7 +280,7 @@ pub unsafe extern "C" fn podvisor_process_read(
                 Out::new(len, "len")?,
             )
         };
-        let deadline = arg_timeout_ms(timeout_ms, "timeout_ms")?.map(|t| Instant::now() + t);
+        let deadline = arg_deadline_ms(timeout_ms, "timeout_ms")?;
         let mut events = process.events.lock().unwrap_or_else(|p| p.into_inner());
         let (from, chunk) = match events.unread.pop_front() {
             Some(unread) => unread,
@@ -331,7 +331,7 @@ pub unsafe extern "C" fn podvisor_process_wait(
         let process = handle::get(process, "process")?;
         // SAFETY: `exit` is NULL or readable and writable for its `struct_size` (contract).
         let exit = unsafe { exit_out(exit) }?;
-        let deadline = arg_timeout_ms(timeout_ms, "timeout_ms")?.map(|t| Instant::now() + t);
+        let deadline = arg_deadline_ms(timeout_ms, "timeout_ms")?;
         let mut events = process.events.lock().unwrap_or_else(|p| p.into_inner());
         let status = loop {
             if let Some(status) = events.exit {

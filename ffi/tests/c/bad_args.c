@@ -215,6 +215,20 @@ static void test_vm_handles(const char *kernel) {
     EXPECT_OK(podvisor_vm_stop(vm));
     EXPECT_OK(podvisor_vm_wait(vm, -1, &exit_info));
     CHECK(exit_info.reason == PODVISOR_VM_EXIT_HOST_STOP);
+    /* Waiting forever for text already on the console returns at once. */
+    EXPECT_OK(podvisor_vm_console_read(vm, 0, &data, &len));
+    {
+        char head[9] = {0};
+        size_t i;
+        for (i = 0; i < len && i < sizeof head - 1 && data[i] >= ' ' && data[i] < 0x7f; i++) {
+            head[i] = (char)data[i];
+        }
+        if (i > 0) {
+            EXPECT_OK(podvisor_vm_console_wait_for(vm, head, -1));
+        }
+    }
+    podvisor_free(data);
+    data = NULL;
     EXPECT_OK(podvisor_vm_exit_describe(vm, &text));
     CHECK(text != NULL && strcmp(text, "stopped by the host") == 0);
     podvisor_free(text);
