@@ -12,8 +12,9 @@
  *   On failure, podvisor_last_error_message() and podvisor_last_error_argument() tell what
  *   failed and which argument was to blame. Every such call first clears the calling thread's
  *   last error.
- * - Every pointer argument is checked: NULL where a value is needed gives `PODVISOR_ENULL`.
- *   Out-parameters are written only on success.
+ * - Every pointer argument is checked: NULL where a value is needed gives `PODVISOR_ENULL`,
+ *   one not aligned for its type `PODVISOR_EINVAL`. Out-parameters, optional ones included,
+ *   are all checked before the call does anything, and written only on success.
  * - Strings are NUL-terminated UTF-8 (`PODVISOR_EUTF8` otherwise), at most
  *   `PODVISOR_MAX_STRING_LEN` bytes (`PODVISOR_EINVAL` otherwise). Calls that take a pointer and
  *   a length accept any size, and refuse an embedded NUL in text with `PODVISOR_EINVAL`.
@@ -24,7 +25,9 @@
  *   `PODVISOR_EHANDLE` (except when its address has since been reused by a new handle of the
  *   same type, which cannot be detected).
  * - Options structs start with `struct_size`; initialise them with their init function, which
- *   takes `sizeof` the struct, then set the fields you need.
+ *   takes `sizeof` the struct, then set the fields you need. Result structs (filled by the
+ *   library) start with `struct_size` too; of those, the library reads nothing but
+ *   `struct_size`, so the rest may be left uninitialised.
  * - No call lets a Rust panic cross into C: one is reported as `PODVISOR_EPANIC`.
  * - Callbacks run on threads libpodvisor starts, each with an alternate signal stack installed
  *   (so a Go host may take them); never on the caller's thread, never concurrently for the same
@@ -1347,7 +1350,8 @@ enum podvisor_error_code podvisor_objects_get(const struct podvisor_client *clie
  *
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `kind` or `json` is NULL;
  * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
- * `PODVISOR_EHANDLE` for a bad `client`; store errors as for `podvisor_client_range`.
+ * `PODVISOR_EINVAL` for a misaligned `revision`; `PODVISOR_EHANDLE` for a bad `client`; store
+ * errors as for `podvisor_client_range`.
  *
  * Blocks: yes, one round trip to the leader. Threads: any.
  */

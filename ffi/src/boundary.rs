@@ -75,8 +75,8 @@ fn record(err: &FfiError) {
     );
 }
 
-/// Checks that `p` is not NULL and is aligned for `T`.
-fn check_pointer<T>(p: *const T, name: &'static str) -> FfiResult<()> {
+/// Checks that `p` is not NULL and is aligned for `T`; nothing is read.
+pub(crate) fn check_pointer<T>(p: *const T, name: &'static str) -> FfiResult<()> {
     if p.is_null() {
         return Err(FfiError::arg(
             PODVISOR_ENULL,
@@ -124,6 +124,35 @@ impl<T> Out<T> {
     pub(crate) fn set(self, value: T) {
         // SAFETY: checked non-NULL and aligned in `new`, writable by the caller's contract.
         unsafe { self.slot.write(value) }
+    }
+}
+
+/// An out-parameter that may be NULL (the caller does not want that value), checked like
+/// [`Out`] before the call does any work, so a misaligned one fails before anything is done.
+pub(crate) struct OptOut<T> {
+    slot: Option<Out<T>>,
+}
+
+impl<T> OptOut<T> {
+    /// Checks an optional out-pointer argument.
+    ///
+    /// # Safety
+    /// `p` must be NULL or valid for writing a `T` until [`OptOut::set`] is called.
+    pub(crate) unsafe fn new(p: *mut T, name: &'static str) -> FfiResult<Self> {
+        let slot = if p.is_null() {
+            None
+        } else {
+            // SAFETY: forwarded contract.
+            Some(unsafe { Out::new(p, name) }?)
+        };
+        Ok(Self { slot })
+    }
+
+    /// Writes the result, unless the argument was NULL.
+    pub(crate) fn set(self, value: T) {
+        if let Some(slot) = self.slot {
+            slot.set(value);
+        }
     }
 }
 
@@ -383,6 +412,29 @@ mod tests {
             arg_deadline_ms(-2, "timeout_ms").map_err(|e| e.code),
             Err(PODVISOR_EINVAL)
         );
+    }
+
+    #[test]
+    fn test_opt_out_fails_when_misaligned_and_writes_nothing_for_null() {
+        let mut words = [0u64; 2];
+        let misaligned = words
+            .as_mut_ptr()
+            .cast::<u8>()
+            .wrapping_add(1)
+            .cast::<u64>();
+        // SAFETY: a misaligned pointer is refused before anything is written.
+        let got = unsafe { OptOut::new(misaligned, "revision") }.map(|_| ());
+        assert_eq!(
+            got.map_err(|e| (e.code, e.argument)),
+            Err((PODVISOR_EINVAL, Some("revision")))
+        );
+        // SAFETY: NULL is accepted and never written.
+        let none = unsafe { OptOut::new(ptr::null_mut::<u64>(), "revision") };
+        none.expect("NULL is allowed").set(7);
+        // SAFETY: `words[0]` is a valid, aligned u64 for the duration of the call.
+        let some = unsafe { OptOut::new(words.as_mut_ptr(), "revision") };
+        some.expect("aligned").set(7);
+        assert_eq!(words, [7, 0]);
     }
 
     #[test]

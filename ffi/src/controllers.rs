@@ -13,7 +13,7 @@ use podvisor_cluster::objects::RuntimeClass;
 use crate::boundary::{Out, arg_opt_str, call};
 use crate::error::{FfiError, podvisor_error_code};
 use crate::handle::{self, Opaque};
-use crate::options::{self, Options};
+use crate::options::{self, Input, Options};
 use crate::store::client::podvisor_client;
 use podvisor_error_code::*;
 
@@ -57,7 +57,7 @@ pub struct podvisor_controllers_options {
     pub preferred_runtime_class: i32,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; pointers and integers only.
+// SAFETY: repr(C), starts with `struct_size: usize`.
 unsafe impl Options for podvisor_controllers_options {
     const NAME: &'static str = "podvisor_controllers_options";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_controllers_options>()];
@@ -73,6 +73,10 @@ unsafe impl Options for podvisor_controllers_options {
         }
     }
 }
+
+// SAFETY: pointers and integers only (the runtime class is an `int32_t` checked against the
+// enum), for which any value C stores is valid.
+unsafe impl Input for podvisor_controllers_options {}
 
 /// Fills `opts` with the defaults: identity `"controllers"`, a 3 s leader lease, a pass every
 /// 250 ms, 10 s of node grace, micro-VMs preferred.

@@ -10,7 +10,7 @@ use podvisor_cluster::node::{NodeAgent, NodeAgentConfig, NodeAgentError};
 use crate::boundary::{Out, arg_non_empty_str, arg_opt_str, call, malloc_string};
 use crate::error::{FfiError, chain, podvisor_error_code};
 use crate::handle::{self, Opaque};
-use crate::options::{self, Options};
+use crate::options::{self, Input, Options};
 use crate::store::client::podvisor_client;
 use podvisor_error_code::*;
 
@@ -53,7 +53,7 @@ pub struct podvisor_node_agent_options {
     pub max_pods: u32,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; pointers and integers only.
+// SAFETY: repr(C), starts with `struct_size: usize`.
 unsafe impl Options for podvisor_node_agent_options {
     const NAME: &'static str = "podvisor_node_agent_options";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_node_agent_options>()];
@@ -71,6 +71,9 @@ unsafe impl Options for podvisor_node_agent_options {
         }
     }
 }
+
+// SAFETY: pointers and integers only, for which any value C stores is valid.
+unsafe impl Input for podvisor_node_agent_options {}
 
 fn node_error(err: &NodeAgentError) -> FfiError {
     let code = match err {

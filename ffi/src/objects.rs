@@ -13,7 +13,7 @@ use podvisor_cluster::objects::{Kind, Object, parse_manifests, read_manifest_pat
 use podvisor_cluster::registry::{ObjectEvent, ObjectWatch, Registry, RegistryError};
 
 use crate::boundary::{
-    Out, arg_non_empty_str, arg_opt_str, arg_text, arg_timeout_ms, call, malloc_string,
+    OptOut, Out, arg_non_empty_str, arg_opt_str, arg_text, arg_timeout_ms, call, malloc_string,
 };
 use crate::error::{FfiError, FfiResult, chain, podvisor_error_code};
 use crate::handle::{self, Opaque};
@@ -191,7 +191,8 @@ pub unsafe extern "C" fn podvisor_objects_get(
 ///
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `kind` or `json` is NULL;
 /// `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
-/// `PODVISOR_EHANDLE` for a bad `client`; store errors as for `podvisor_client_range`.
+/// `PODVISOR_EINVAL` for a misaligned `revision`; `PODVISOR_EHANDLE` for a bad `client`; store
+/// errors as for `podvisor_client_range`.
 ///
 /// Blocks: yes, one round trip to the leader. Threads: any.
 #[unsafe(no_mangle)]
@@ -204,12 +205,14 @@ pub unsafe extern "C" fn podvisor_objects_list(
 ) -> podvisor_error_code {
     call(|| {
         let client = handle::get(client, "client")?;
-        // SAFETY: the strings are NULL or NUL-terminated, `json` NULL or writable (contract).
-        let (kind, namespace, json) = unsafe {
+        // SAFETY: the strings are NULL or NUL-terminated, `json` and `revision` NULL or
+        // writable (contract).
+        let (kind, namespace, json, revision) = unsafe {
             (
                 arg_kind(arg_non_empty_str(kind, "kind")?)?,
                 arg_opt_str(namespace, "namespace")?,
                 Out::new(json, "json")?,
+                OptOut::new(revision, "revision")?,
             )
         };
         let (objects, read_at) = Registry::new(client)
@@ -217,10 +220,7 @@ pub unsafe extern "C" fn podvisor_objects_list(
             .map_err(|e| registry_error(&e))?;
         let array = serde_json::Value::Array(objects.iter().map(Object::to_json_value).collect());
         json.set(malloc_string(&array.to_string())?);
-        if !revision.is_null() {
-            // SAFETY: writable when not NULL (contract).
-            unsafe { Out::new(revision, "revision") }?.set(read_at);
-        }
+        revision.set(read_at);
         Ok(())
     })
 }

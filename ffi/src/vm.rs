@@ -20,7 +20,7 @@ use crate::boundary::{
 };
 use crate::error::{FfiError, chain, podvisor_error_code};
 use crate::handle::{self, Opaque};
-use crate::options::{self, Options};
+use crate::options::{self, Input, Options, ResultOut};
 use podvisor_error_code::*;
 
 /// A running or ended virtual machine. Created by `podvisor_vm_start`, freed by
@@ -75,8 +75,7 @@ pub struct podvisor_vm_options {
     pub kvm_path: *const c_char,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`, and its fields are pointers and integers
-// for which any value C stores is valid (the pointers are checked before use).
+// SAFETY: repr(C), starts with `struct_size: usize`.
 unsafe impl Options for podvisor_vm_options {
     const NAME: &'static str = "podvisor_vm_options";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_vm_options>()];
@@ -94,6 +93,10 @@ unsafe impl Options for podvisor_vm_options {
         }
     }
 }
+
+// SAFETY: its fields are pointers and integers, for which any value C stores is valid (the
+// pointers are checked before use, the protocol is an `int32_t` checked against the enum).
+unsafe impl Input for podvisor_vm_options {}
 
 /// Why a VM stopped running.
 #[repr(C)]
@@ -131,8 +134,8 @@ pub struct podvisor_vm_exit {
     pub rip: u64,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; libpodvisor only writes it, and only with
-// valid enum values.
+// SAFETY: repr(C), starts with `struct_size: usize`. A result struct: not `Input`, so nothing
+// but `struct_size` is ever read of the host's, whose enum field may hold any bytes.
 unsafe impl Options for podvisor_vm_exit {
     const NAME: &'static str = "podvisor_vm_exit";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_vm_exit>()];
@@ -177,8 +180,8 @@ pub struct podvisor_host_info {
     pub recommended_vcpus: u32,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; libpodvisor only writes it, with valid
-// enum and bool values.
+// SAFETY: repr(C), starts with `struct_size: usize`. A result struct: not `Input`, so nothing
+// but `struct_size` is ever read of the host's, whose enum and bool fields may hold any bytes.
 unsafe impl Options for podvisor_host_info {
     const NAME: &'static str = "podvisor_host_info";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_host_info>()];
@@ -342,22 +345,23 @@ pub unsafe extern "C" fn podvisor_host_probe(
 ) -> podvisor_error_code {
     call(|| {
         // SAFETY: `info` is NULL or readable and writable for its `struct_size` (contract).
-        let mut found = unsafe { options::read(info.cast_const(), "info") }?;
+        let info = unsafe { ResultOut::new(info, "info") }?;
         // SAFETY: `kvm_path` is NULL or a NUL-terminated string (contract).
         let path =
             unsafe { arg_opt_str(kvm_path, "kvm_path") }?.unwrap_or(podvisor_vmm::DEFAULT_KVM_PATH);
         let probe: HostProbe = podvisor_vmm::probe(path.as_ref()).map_err(|e| kvm_error(&e))?;
-        found.kvm_mode = match probe.mode {
-            KvmMode::Vmx => podvisor_kvm_mode::PODVISOR_KVM_VMX,
-            KvmMode::Svm => podvisor_kvm_mode::PODVISOR_KVM_SVM,
-            KvmMode::Pvm => podvisor_kvm_mode::PODVISOR_KVM_PVM,
-            _ => podvisor_kvm_mode::PODVISOR_KVM_UNKNOWN,
-        };
-        found.hardware_assisted = probe.is_hardware_assisted();
-        found.max_vcpus = u32::try_from(probe.max_vcpus).unwrap_or(u32::MAX);
-        found.recommended_vcpus = u32::try_from(probe.recommended_vcpus).unwrap_or(u32::MAX);
-        // SAFETY: as above; `read` checked the size.
-        unsafe { options::write(info, found) };
+        info.set(podvisor_host_info {
+            kvm_mode: match probe.mode {
+                KvmMode::Vmx => podvisor_kvm_mode::PODVISOR_KVM_VMX,
+                KvmMode::Svm => podvisor_kvm_mode::PODVISOR_KVM_SVM,
+                KvmMode::Pvm => podvisor_kvm_mode::PODVISOR_KVM_PVM,
+                _ => podvisor_kvm_mode::PODVISOR_KVM_UNKNOWN,
+            },
+            hardware_assisted: probe.is_hardware_assisted(),
+            max_vcpus: u32::try_from(probe.max_vcpus).unwrap_or(u32::MAX),
+            recommended_vcpus: u32::try_from(probe.recommended_vcpus).unwrap_or(u32::MAX),
+            ..podvisor_host_info::defaults()
+        });
         Ok(())
     })
 }
@@ -570,14 +574,11 @@ pub unsafe extern "C" fn podvisor_vm_wait(
     call(|| {
         let vm = handle::get(vm, "vm")?;
         let timeout = arg_timeout_ms(timeout_ms, "timeout_ms")?;
-        if !exit.is_null() {
-            // SAFETY: `exit` is readable for its `struct_size` (contract); checks the size.
-            unsafe { options::read(exit.cast_const(), "exit") }?;
-        }
+        // SAFETY: `exit` is NULL or readable and writable for its `struct_size` (contract).
+        let exit = unsafe { ResultOut::optional(exit, "exit") }?;
         let reason = vm.vm.wait(timeout).map_err(|e| vm_error(&e))?;
-        if !exit.is_null() {
-            // SAFETY: checked above.
-            unsafe { options::write(exit, exit_struct(Some(&reason))) };
+        if let Some(exit) = exit {
+            exit.set(exit_struct(Some(&reason)));
         }
         Ok(())
     })
@@ -600,9 +601,8 @@ pub unsafe extern "C" fn podvisor_vm_exit_status(
     call(|| {
         let vm = handle::get(vm, "vm")?;
         // SAFETY: `exit` is NULL or readable and writable for its `struct_size` (contract).
-        unsafe { options::read(exit.cast_const(), "exit") }?;
-        // SAFETY: as above; `read` checked it.
-        unsafe { options::write(exit, exit_struct(vm.stop.exit_reason().as_ref())) };
+        let exit = unsafe { ResultOut::new(exit, "exit") }?;
+        exit.set(exit_struct(vm.stop.exit_reason().as_ref()));
         Ok(())
     })
 }

@@ -5,6 +5,7 @@
 //! field and name the failing one as the header spells it (`opts->args`).
 
 use std::ffi::c_char;
+use std::mem::offset_of;
 use std::net::Ipv4Addr;
 use std::path::{Component, Path, PathBuf};
 
@@ -15,7 +16,7 @@ use ::podvisor_sandbox::{
 
 use crate::boundary::{arg_non_empty_str, arg_opt_str, arg_str_array, call};
 use crate::error::{FfiError, FfiResult, podvisor_error_code};
-use crate::options::{self, Options};
+use crate::options::{self, Input, Options};
 use podvisor_error_code::*;
 
 /// How a sandbox isolates its containers from the host. Passed as an `int32_t`.
@@ -70,7 +71,7 @@ pub struct podvisor_sandbox_options {
     pub log_max_files: u32,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; pointers and integers only.
+// SAFETY: repr(C), starts with `struct_size: usize`.
 unsafe impl Options for podvisor_sandbox_options {
     const NAME: &'static str = "podvisor_sandbox_options";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_sandbox_options>()];
@@ -96,6 +97,10 @@ unsafe impl Options for podvisor_sandbox_options {
         }
     }
 }
+
+// SAFETY: pointers and integers only (the isolation is an `int32_t` checked against the enum),
+// for which any value C stores is valid.
+unsafe impl Input for podvisor_sandbox_options {}
 
 /// A container to create in a sandbox. Initialise with `podvisor_container_options_init`.
 ///
@@ -143,8 +148,7 @@ pub struct podvisor_container_options {
     pub cpu_millis: u64,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; pointers, integers and a bool C stores as
-// 0 or 1.
+// SAFETY: repr(C), starts with `struct_size: usize`.
 unsafe impl Options for podvisor_container_options {
     const NAME: &'static str = "podvisor_container_options";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_container_options>()];
@@ -170,6 +174,12 @@ unsafe impl Options for podvisor_container_options {
     }
 }
 
+// SAFETY: pointers and integers, for which any value C stores is valid, and the one bool,
+// `stdin`, listed so that it is read as a byte.
+unsafe impl Input for podvisor_container_options {
+    const BOOL_FIELDS: &'static [usize] = &[offset_of!(podvisor_container_options, stdin)];
+}
+
 /// A process to run in a running container. Initialise with `podvisor_exec_options_init`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -193,8 +203,7 @@ pub struct podvisor_exec_options {
     pub stdin: bool,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; pointers, integers and a bool C stores as
-// 0 or 1.
+// SAFETY: repr(C), starts with `struct_size: usize`.
 unsafe impl Options for podvisor_exec_options {
     const NAME: &'static str = "podvisor_exec_options";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_exec_options>()];
@@ -211,6 +220,12 @@ unsafe impl Options for podvisor_exec_options {
             stdin: false,
         }
     }
+}
+
+// SAFETY: pointers and integers, for which any value C stores is valid, and the one bool,
+// `stdin`, listed so that it is read as a byte.
+unsafe impl Input for podvisor_exec_options {
+    const BOOL_FIELDS: &'static [usize] = &[offset_of!(podvisor_exec_options, stdin)];
 }
 
 /// Reads a string array that may be absent: length 0 gives an empty list, whatever the pointer.

@@ -20,7 +20,7 @@ use super::{podvisor_sandbox, sandbox_error, with_container};
 use crate::boundary::{Out, arg_bytes, arg_deadline_ms, call, malloc_bytes};
 use crate::error::{FfiError, FfiResult, podvisor_error_code};
 use crate::handle::{self, Opaque};
-use crate::options::{self, Options};
+use crate::options::{self, Options, ResultOut};
 use podvisor_error_code::*;
 
 /// A process in a sandbox. Created by `podvisor_sandbox_start` or `podvisor_sandbox_exec`,
@@ -56,8 +56,8 @@ pub struct podvisor_exit_status {
     pub oom_killed: bool,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; libpodvisor only writes it, with valid bool
-// values.
+// SAFETY: repr(C), starts with `struct_size: usize`. A result struct: not `Input`, so nothing
+// but `struct_size` is ever read of the host's, whose bool fields may hold any bytes.
 unsafe impl Options for podvisor_exit_status {
     const NAME: &'static str = "podvisor_exit_status";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_exit_status>()];
@@ -148,15 +148,15 @@ pub(super) fn register(
 
 /// An exit status argument that may be NULL, checked before the call does anything.
 pub(super) struct ExitOut {
-    slot: *mut podvisor_exit_status,
+    slot: Option<ResultOut<podvisor_exit_status>>,
 }
 
 impl ExitOut {
     /// Writes `status`, unless the argument was NULL.
     pub(super) fn set(self, status: ExitStatus) {
-        if self.slot.is_null() {
+        let Some(slot) = self.slot else {
             return;
-        }
+        };
         let (signaled, code, signal, oom_killed) = match status {
             ExitStatus::Code(code) => (false, code, 0, false),
             ExitStatus::Signal { signal, oom_killed } => (true, 0, signal, oom_killed),
@@ -168,21 +168,18 @@ impl ExitOut {
             oom_killed,
             ..podvisor_exit_status::defaults()
         };
-        // SAFETY: `exit_out` checked the pointer and its size.
-        unsafe { options::write(self.slot, filled) };
+        slot.set(filled);
     }
 }
 
-/// Checks an optional exit status argument.
+/// Checks an optional exit status argument: its alignment and its size, nothing else.
 ///
 /// # Safety
 /// `exit` is NULL or readable and writable for its `struct_size`.
 pub(super) unsafe fn exit_out(exit: *mut podvisor_exit_status) -> FfiResult<ExitOut> {
-    if !exit.is_null() {
-        // SAFETY: forwarded contract; checks NULL, alignment and the size.
-        unsafe { options::read(exit.cast_const(), "exit") }?;
-    }
-    Ok(ExitOut { slot: exit })
+    // SAFETY: forwarded contract.
+    let slot = unsafe { ResultOut::optional(exit, "exit") }?;
+    Ok(ExitOut { slot })
 }
 
 /// Fills `exit` with a zero exit code and sets its `struct_size`.
@@ -290,7 +287,15 @@ pub unsafe extern "C" fn podvisor_process_read(
                 ProcessEvent::Exited(_) => return Err(done()),
             },
         };
-        data.set(malloc_bytes(&chunk)?);
+        let buffer = match malloc_bytes(&chunk) {
+            Ok(buffer) => buffer,
+            Err(err) => {
+                // Kept for the next read: a failed call takes nothing.
+                events.unread.push_front((from, chunk));
+                return Err(err);
+            }
+        };
+        data.set(buffer);
         len.set(chunk.len());
         stream.set(match from {
             Stream::Stdout => podvisor_stream::PODVISOR_STREAM_STDOUT,

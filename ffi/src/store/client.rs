@@ -8,10 +8,10 @@ use podvisor_store::api::{KeyRange, KeyValue, PutRequest, RangeRequest};
 use podvisor_store::{Client, ClientConfig};
 
 use super::store_error;
-use crate::boundary::{Out, arg_bytes, arg_str_array, call};
+use crate::boundary::{OptOut, Out, arg_bytes, arg_str_array, call};
 use crate::error::{FfiError, FfiResult, podvisor_error_code};
 use crate::handle::{self, Opaque};
-use crate::options::{self, Options};
+use crate::options::{self, Input, Options, ResultOut};
 use podvisor_error_code::*;
 
 /// A client of the store's masters. Created by `podvisor_client_connect`, freed by
@@ -60,7 +60,7 @@ pub struct podvisor_client_options {
     pub timeout_ms: u32,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; pointers and integers only.
+// SAFETY: repr(C), starts with `struct_size: usize`.
 unsafe impl Options for podvisor_client_options {
     const NAME: &'static str = "podvisor_client_options";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_client_options>()];
@@ -75,6 +75,9 @@ unsafe impl Options for podvisor_client_options {
         }
     }
 }
+
+// SAFETY: pointers and integers only, for which any value C stores is valid.
+unsafe impl Input for podvisor_client_options {}
 
 /// One key-value pair, filled by `podvisor_kvs_at`. Initialise with `podvisor_kv_init`.
 #[repr(C)]
@@ -100,7 +103,8 @@ pub struct podvisor_kv {
     pub lease: u64,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; pointers and integers only.
+// SAFETY: repr(C), starts with `struct_size: usize`. A result struct: not `Input`, so nothing
+// but `struct_size` is ever read of the host's.
 unsafe impl Options for podvisor_kv {
     const NAME: &'static str = "podvisor_kv";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_kv>()];
@@ -286,11 +290,13 @@ pub unsafe extern "C" fn podvisor_client_put(
 ) -> podvisor_error_code {
     call(|| {
         let client = handle::get(client, "client")?;
-        // SAFETY: the buffers are NULL or readable for their lengths (contract).
-        let (key, value) = unsafe {
+        // SAFETY: the buffers are NULL or readable for their lengths, `revision` NULL or
+        // writable (contract).
+        let (key, value, revision) = unsafe {
             (
                 arg_key(key, key_len, "key")?,
                 arg_bytes(value, value_len, "value")?,
+                OptOut::new(revision, "revision")?,
             )
         };
         let req = PutRequest {
@@ -300,10 +306,7 @@ pub unsafe extern "C" fn podvisor_client_put(
             prev_kv: false,
         };
         let resp = client.put_with(req).map_err(|e| store_error(&e))?;
-        if !revision.is_null() {
-            // SAFETY: `revision` is writable when not NULL (contract).
-            unsafe { Out::new(revision, "revision") }?.set(resp.revision);
-        }
+        revision.set(resp.revision);
         Ok(())
     })
 }
@@ -414,22 +417,23 @@ pub unsafe extern "C" fn podvisor_client_delete(
 ) -> podvisor_error_code {
     call(|| {
         let client = handle::get(client, "client")?;
-        // SAFETY: the buffers are NULL or readable for their lengths (contract).
-        let range = unsafe { arg_range(key, key_len, range_end, range_end_len) }?;
+        // SAFETY: the buffers are NULL or readable for their lengths, the out-pointers NULL or
+        // writable (contract).
+        let (range, deleted, revision) = unsafe {
+            (
+                arg_range(key, key_len, range_end, range_end_len)?,
+                OptOut::new(deleted, "deleted")?,
+                OptOut::new(revision, "revision")?,
+            )
+        };
         let resp = if range.range_end.is_empty() {
             client.delete(range.key)
         } else {
             client.delete_range(range)
         }
         .map_err(|e| store_error(&e))?;
-        if !deleted.is_null() {
-            // SAFETY: writable when not NULL (contract).
-            unsafe { Out::new(deleted, "deleted") }?.set(resp.deleted as u64);
-        }
-        if !revision.is_null() {
-            // SAFETY: writable when not NULL (contract).
-            unsafe { Out::new(revision, "revision") }?.set(resp.revision);
-        }
+        deleted.set(resp.deleted as u64);
+        revision.set(resp.revision);
         Ok(())
     })
 }
@@ -454,18 +458,17 @@ pub unsafe extern "C" fn podvisor_kvs_info(
 ) -> podvisor_error_code {
     call(|| {
         let kvs = handle::get(kvs, "kvs")?;
-        // SAFETY: each out-pointer is writable when not NULL (contract).
-        unsafe {
-            if !len.is_null() {
-                Out::new(len, "len")?.set(kvs.kvs.len());
-            }
-            if !revision.is_null() {
-                Out::new(revision, "revision")?.set(kvs.revision);
-            }
-            if !more.is_null() {
-                Out::new(more, "more")?.set(kvs.more || kvs.count > kvs.kvs.len());
-            }
-        }
+        // SAFETY: each out-pointer is NULL or writable (contract).
+        let (len, revision, more) = unsafe {
+            (
+                OptOut::new(len, "len")?,
+                OptOut::new(revision, "revision")?,
+                OptOut::new(more, "more")?,
+            )
+        };
+        len.set(kvs.kvs.len());
+        revision.set(kvs.revision);
+        more.set(kvs.more || kvs.count > kvs.kvs.len());
         Ok(())
     })
 }
@@ -490,7 +493,7 @@ pub unsafe extern "C" fn podvisor_kvs_at(
     call(|| {
         let kvs = handle::get(kvs, "kvs")?;
         // SAFETY: `kv` is NULL or readable and writable for its `struct_size` (contract).
-        unsafe { options::read(kv.cast_const(), "kv") }?;
+        let kv = unsafe { ResultOut::new(kv, "kv") }?;
         let pair = kvs.kvs.get(index).ok_or_else(|| {
             FfiError::arg(
                 PODVISOR_EINVAL,
@@ -509,8 +512,7 @@ pub unsafe extern "C" fn podvisor_kvs_at(
             lease: pair.lease,
             ..podvisor_kv::defaults()
         };
-        // SAFETY: `read` checked it.
-        unsafe { options::write(kv, filled) };
+        kv.set(filled);
         Ok(())
     })
 }
@@ -581,11 +583,9 @@ pub unsafe extern "C" fn podvisor_client_lease_keep_alive(
 ) -> podvisor_error_code {
     call(|| {
         let client = handle::get(client, "client")?;
-        let ttl = client.lease_keep_alive(id).map_err(|e| store_error(&e))?;
-        if !ttl_secs.is_null() {
-            // SAFETY: writable when not NULL (contract).
-            unsafe { Out::new(ttl_secs, "ttl_secs") }?.set(ttl);
-        }
+        // SAFETY: `ttl_secs` is NULL or writable (contract).
+        let ttl_secs = unsafe { OptOut::new(ttl_secs, "ttl_secs") }?;
+        ttl_secs.set(client.lease_keep_alive(id).map_err(|e| store_error(&e))?);
         Ok(())
     })
 }

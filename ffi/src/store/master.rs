@@ -11,7 +11,7 @@ use super::store_error;
 use crate::boundary::{Out, arg_non_empty_str, arg_opt_str, arg_str_array, call, malloc_string};
 use crate::error::{FfiError, FfiResult, podvisor_error_code};
 use crate::handle::{self, Opaque};
-use crate::options::{self, Options};
+use crate::options::{self, Input, Options};
 use podvisor_error_code::*;
 
 /// A store master running in this process. Created by `podvisor_master_start`, freed by
@@ -59,8 +59,7 @@ pub struct podvisor_master_options {
     pub tick_ms: u32,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; every field is a pointer or an integer,
-// for which any value C stores is valid.
+// SAFETY: repr(C), starts with `struct_size: usize`.
 unsafe impl Options for podvisor_master_options {
     const NAME: &'static str = "podvisor_master_options";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_master_options>()];
@@ -80,6 +79,10 @@ unsafe impl Options for podvisor_master_options {
         }
     }
 }
+
+// SAFETY: every field is a pointer or an integer (`join` is a byte, not a `bool`), for which any
+// value C stores is valid.
+unsafe impl Input for podvisor_master_options {}
 
 fn parse_member(spec: &str) -> FfiResult<Member> {
     let bad = || {

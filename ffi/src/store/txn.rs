@@ -12,7 +12,7 @@ use podvisor_store::api::{
 
 use super::client::{arg_key, arg_range, kvs_handle, podvisor_client, podvisor_kvs};
 use super::store_error;
-use crate::boundary::{Out, arg_bytes, call};
+use crate::boundary::{OptOut, Out, arg_bytes, call};
 use crate::error::{FfiError, FfiResult, podvisor_error_code};
 use crate::handle::{self, Opaque};
 use podvisor_error_code::*;
@@ -339,17 +339,17 @@ pub unsafe extern "C" fn podvisor_client_txn(
     call(|| {
         let client = handle::get(client, "client")?;
         let txn = handle::get(txn, "txn")?;
+        // SAFETY: each out-pointer is NULL or writable (contract).
+        let (succeeded, revision) = unsafe {
+            (
+                OptOut::new(succeeded, "succeeded")?,
+                OptOut::new(revision, "revision")?,
+            )
+        };
         let request = lock(&txn).clone();
         let resp = client.txn(request).map_err(|e| store_error(&e))?;
-        // SAFETY: each out-pointer is writable when not NULL (contract).
-        unsafe {
-            if !succeeded.is_null() {
-                Out::new(succeeded, "succeeded")?.set(resp.succeeded);
-            }
-            if !revision.is_null() {
-                Out::new(revision, "revision")?.set(resp.revision);
-            }
-        }
+        succeeded.set(resp.succeeded);
+        revision.set(resp.revision);
         Ok(())
     })
 }
@@ -414,18 +414,17 @@ pub unsafe extern "C" fn podvisor_txn_result_info(
 ) -> podvisor_error_code {
     call(|| {
         let resp = handle::get(result, "result")?;
-        // SAFETY: each out-pointer is writable when not NULL (contract).
-        unsafe {
-            if !succeeded.is_null() {
-                Out::new(succeeded, "succeeded")?.set(resp.succeeded);
-            }
-            if !revision.is_null() {
-                Out::new(revision, "revision")?.set(resp.revision);
-            }
-            if !len.is_null() {
-                Out::new(len, "len")?.set(resp.responses.len());
-            }
-        }
+        // SAFETY: each out-pointer is NULL or writable (contract).
+        let (succeeded, revision, len) = unsafe {
+            (
+                OptOut::new(succeeded, "succeeded")?,
+                OptOut::new(revision, "revision")?,
+                OptOut::new(len, "len")?,
+            )
+        };
+        succeeded.set(resp.succeeded);
+        revision.set(resp.revision);
+        len.set(resp.responses.len());
         Ok(())
     })
 }

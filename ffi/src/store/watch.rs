@@ -15,10 +15,10 @@ use podvisor_store::api::{EventKind, WatchRequest, WatchResponse};
 
 use super::client::{arg_range, podvisor_client};
 use super::store_error;
-use crate::boundary::{Out, arg_timeout_ms, call};
+use crate::boundary::{OptOut, Out, arg_timeout_ms, call};
 use crate::error::{FfiError, podvisor_error_code};
 use crate::handle::{self, Opaque};
-use crate::options::{self, Options};
+use crate::options::{self, Options, ResultOut};
 use podvisor_error_code::*;
 
 /// A watch on a key range. Created by `podvisor_client_watch`, freed by `podvisor_watch_free`.
@@ -120,8 +120,8 @@ pub struct podvisor_watch_event {
     pub prev_value_len: usize,
 }
 
-// SAFETY: repr(C), starts with `struct_size: usize`; libpodvisor only writes it, with valid enum
-// and bool values, and reads back only `struct_size`.
+// SAFETY: repr(C), starts with `struct_size: usize`. A result struct: not `Input`, so nothing
+// but `struct_size` is ever read of the host's, whose enum and bool fields may hold any bytes.
 unsafe impl Options for podvisor_watch_event {
     const NAME: &'static str = "podvisor_watch_event";
     const KNOWN_SIZES: &'static [usize] = &[size_of::<podvisor_watch_event>()];
@@ -381,15 +381,11 @@ pub unsafe extern "C" fn podvisor_watch_batch_info(
 ) -> podvisor_error_code {
     call(|| {
         let batch = handle::get(batch, "batch")?;
-        // SAFETY: each out-pointer is writable when not NULL (contract).
-        unsafe {
-            if !len.is_null() {
-                Out::new(len, "len")?.set(batch.events.len());
-            }
-            if !revision.is_null() {
-                Out::new(revision, "revision")?.set(batch.revision);
-            }
-        }
+        // SAFETY: each out-pointer is NULL or writable (contract).
+        let (len, revision) =
+            unsafe { (OptOut::new(len, "len")?, OptOut::new(revision, "revision")?) };
+        len.set(batch.events.len());
+        revision.set(batch.revision);
         Ok(())
     })
 }
@@ -414,7 +410,7 @@ pub unsafe extern "C" fn podvisor_watch_batch_event(
     call(|| {
         let batch = handle::get(batch, "batch")?;
         // SAFETY: `event` is NULL or readable and writable for its `struct_size` (contract).
-        unsafe { options::read(event.cast_const(), "event") }?;
+        let event = unsafe { ResultOut::new(event, "event") }?;
         let change = batch.events.get(index).ok_or_else(|| {
             FfiError::arg(
                 PODVISOR_EINVAL,
@@ -442,8 +438,7 @@ pub unsafe extern "C" fn podvisor_watch_batch_event(
             prev_value_len: prev.map_or(0, |p| p.value.len()),
             ..podvisor_watch_event::defaults()
         };
-        // SAFETY: `read` checked it.
-        unsafe { options::write(event, filled) };
+        event.set(filled);
         Ok(())
     })
 }

@@ -1,7 +1,9 @@
-/* Every entry point of libpodvisor, given bad arguments: NULL in each pointer slot, invalid
- * UTF-8, empty and very long strings, wrong-type, foreign and freed handles, options structs
- * with a bad size. Each must return its documented code with a message, never crash, and leak
- * nothing (the test runs under AddressSanitizer and LeakSanitizer).
+/* Every entry point of libpodvisor, given bad arguments: NULL in each pointer slot, misaligned
+ * out-pointers, invalid UTF-8, empty and very long strings, wrong-type, foreign and freed
+ * handles, options structs with a bad size, and result structs whose fields hold no valid value.
+ * Each must return its documented code with a message, never crash, write no out-parameter and
+ * apply nothing when it fails, and leak nothing (the test runs under AddressSanitizer and
+ * LeakSanitizer).
  *
  * The environment may name a kernel (PODVISOR_TEST_KERNEL); with it, and a usable KVM, the VM
  * calls are also given a real handle that is then freed. With the static agent (PODVISOR_AGENT)
@@ -19,6 +21,32 @@
 static const char INVALID_UTF8[] = "bad\xff\xfeutf8";
 static char *long_string; /* PODVISOR_MAX_STRING_LEN + 1 bytes of 'a' */
 static int have_kvm;
+
+/* Room for the misaligned out-pointers below; never read. */
+static uint64_t scratch[8];
+/* An out-pointer of `type` that is not aligned for it. */
+#define MISALIGNED(type) ((type *)(void *)((char *)scratch + 1))
+
+/* A result struct as a host may pass it: `struct_size` set, every other byte 0xab, so no field
+ * holds a valid enum or bool. libpodvisor must read nothing of it but its size. */
+#define FILL_RESULT(value)                                                                   \
+    do {                                                                                     \
+        memset(&(value), 0xab, sizeof(value));                                               \
+        (value).struct_size = sizeof(value);                                                 \
+    } while (0)
+
+/* Whether a FILL_RESULT struct is still as it was: a failed call must not write it. */
+static int untouched(const void *value, size_t size) {
+    const unsigned char *bytes = value;
+    size_t i;
+    for (i = sizeof(size_t); i < size; i++) {
+        if (bytes[i] != 0xab) {
+            return 0;
+        }
+    }
+    return 1;
+}
+#define UNTOUCHED(value) untouched(&(value), sizeof(value))
 
 static void test_version(void) {
     CHECK(strcmp(podvisor_version(), "0.1.0") == 0 || PODVISOR_VERSION_MAJOR > 0);
@@ -78,10 +106,16 @@ static void test_host_probe(void) {
     info.struct_size = 1;
     EXPECT(podvisor_host_probe(NULL, &info), PODVISOR_EINVAL, "info");
 
-    EXPECT_OK(podvisor_host_info_init(&info, sizeof info));
+    EXPECT(podvisor_host_probe(NULL, MISALIGNED(podvisor_host_info)), PODVISOR_EINVAL, "info");
+    /* Only `struct_size` of a result struct is read: the rest may be anything. */
+    FILL_RESULT(info);
+    EXPECT(podvisor_host_probe("/nonexistent/kvm", &info), PODVISOR_EUNSUPPORTED, NULL);
+    CHECK(UNTOUCHED(info));
     have_kvm = podvisor_host_probe(NULL, &info) == PODVISOR_OK;
     if (have_kvm) {
-        CHECK(info.max_vcpus >= 1);
+        CHECK(info.max_vcpus >= 1 && info.max_vcpus != 0xabababab);
+        CHECK(info.kvm_mode >= PODVISOR_KVM_UNKNOWN && info.kvm_mode <= PODVISOR_KVM_PVM);
+        CHECK(info.struct_size == sizeof info);
     } else {
         printf("bad_args: no usable KVM here (%s); VM handles are not exercised\n",
                podvisor_last_error_message());
@@ -190,6 +224,9 @@ static void test_vm_handles(const char *kernel) {
     }
     EXPECT(podvisor_vm_console_read(vm, 0, NULL, &len), PODVISOR_ENULL, "data");
     EXPECT(podvisor_vm_console_read(vm, 0, &data, NULL), PODVISOR_ENULL, "len");
+    /* A bad later out-pointer: nothing is copied out, so nothing leaks. */
+    EXPECT(podvisor_vm_console_read(vm, 0, &data, MISALIGNED(size_t)), PODVISOR_EINVAL, "len");
+    CHECK(data == NULL);
     EXPECT_OK(podvisor_vm_console_read(vm, SIZE_MAX, &data, &len));
     CHECK(data != NULL && len == 0);
     podvisor_free(data);
@@ -201,6 +238,8 @@ static void test_vm_handles(const char *kernel) {
     EXPECT(podvisor_vm_console_wait_for(vm, "never printed", 10), PODVISOR_ETIMEOUT, NULL);
     EXPECT(podvisor_vm_console_write(vm, NULL, 5, &len), PODVISOR_ENULL, "input");
     EXPECT(podvisor_vm_console_write(vm, (const uint8_t *)"x", 1, NULL), PODVISOR_ENULL, "written");
+    EXPECT(podvisor_vm_console_write(vm, (const uint8_t *)"x", 1, MISALIGNED(size_t)), PODVISOR_EINVAL,
+           "written");
     EXPECT_OK(podvisor_vm_console_write(vm, NULL, 0, &len));
     CHECK(len == 0);
     EXPECT(podvisor_vm_exit_status(vm, NULL), PODVISOR_ENULL, "exit");
@@ -210,11 +249,18 @@ static void test_vm_handles(const char *kernel) {
     EXPECT(podvisor_vm_exit_status(vm, &exit_info), PODVISOR_EINVAL, "exit");
     EXPECT(podvisor_vm_wait(vm, 0, &exit_info), PODVISOR_EINVAL, "exit");
     EXPECT(podvisor_vm_wait(vm, -2, NULL), PODVISOR_EINVAL, "timeout_ms");
-    EXPECT_OK(podvisor_vm_exit_init(&exit_info, sizeof exit_info));
+    /* Refused before waiting at all, although it would wait forever. */
+    EXPECT(podvisor_vm_wait(vm, -1, MISALIGNED(podvisor_vm_exit)), PODVISOR_EINVAL, "exit");
+    EXPECT(podvisor_vm_exit_status(vm, MISALIGNED(podvisor_vm_exit)), PODVISOR_EINVAL, "exit");
+    FILL_RESULT(exit_info);
     EXPECT_OK(podvisor_vm_exit_status(vm, &exit_info));
+    CHECK(exit_info.reason >= PODVISOR_VM_RUNNING && exit_info.reason <= PODVISOR_VM_EXIT_TIMEOUT);
+    CHECK(exit_info.struct_size == sizeof exit_info);
     EXPECT_OK(podvisor_vm_stop(vm));
+    FILL_RESULT(exit_info);
     EXPECT_OK(podvisor_vm_wait(vm, -1, &exit_info));
     CHECK(exit_info.reason == PODVISOR_VM_EXIT_HOST_STOP);
+    CHECK(exit_info.vcpu == 0 && exit_info.rip == 0);
     /* Waiting forever for text already on the console returns at once. */
     EXPECT_OK(podvisor_vm_console_read(vm, 0, &data, &len));
     {
@@ -382,6 +428,8 @@ static void test_key_arguments(podvisor_client *client) {
     EXPECT(podvisor_client_watch(client, NULL, 1, NULL, 0, 0, NULL, NULL, &watch), PODVISOR_ENULL, "key");
     EXPECT(podvisor_client_watch(client, k, 0, NULL, 0, 0, NULL, NULL, &watch), PODVISOR_EINVAL, "key");
     EXPECT(podvisor_client_watch(client, k, 1, NULL, 0, 0, NULL, NULL, NULL), PODVISOR_ENULL, "watch");
+    EXPECT(podvisor_client_watch(client, k, 1, NULL, 0, 0, NULL, NULL, MISALIGNED(podvisor_watch *)),
+           PODVISOR_EINVAL, "watch");
     EXPECT(podvisor_client_txn(client, NULL, NULL, NULL), PODVISOR_ENULL, "txn");
 
     EXPECT(podvisor_txn_new(NULL), PODVISOR_ENULL, "txn");
@@ -410,7 +458,7 @@ static void test_key_arguments(podvisor_client *client) {
     EXPECT(podvisor_client_txn_run(client, NULL, &result), PODVISOR_ENULL, "txn");
     EXPECT(podvisor_client_txn_run(client, txn, NULL), PODVISOR_ENULL, "result");
     EXPECT(podvisor_client_txn_run(client, (podvisor_txn *)client, &result), PODVISOR_EHANDLE, "txn");
-    CHECK(result == NULL);
+    CHECK(result == NULL && watch == NULL && kvs == NULL);
     EXPECT(podvisor_client_txn(NULL, txn, NULL, NULL), PODVISOR_ENULL, "client");
     EXPECT(podvisor_client_txn(client, (podvisor_txn *)client, NULL, NULL), PODVISOR_EHANDLE, "txn");
     EXPECT(podvisor_txn_free((podvisor_txn *)client), PODVISOR_EHANDLE, "txn");
@@ -447,8 +495,12 @@ static void test_results(podvisor_client *client) {
     EXPECT(podvisor_kvs_at(kvs, SIZE_MAX, &kv), PODVISOR_EINVAL, "index");
     kv.struct_size = 5;
     EXPECT(podvisor_kvs_at(kvs, 0, &kv), PODVISOR_EINVAL, "kv");
-    EXPECT_OK(podvisor_kv_init(&kv, sizeof kv));
+    EXPECT(podvisor_kvs_at(kvs, 0, MISALIGNED(podvisor_kv)), PODVISOR_EINVAL, "kv");
+    FILL_RESULT(kv);
+    EXPECT(podvisor_kvs_at(kvs, 1, &kv), PODVISOR_EINVAL, "index");
+    CHECK(UNTOUCHED(kv));
     EXPECT_OK(podvisor_kvs_at(kvs, 0, &kv));
+    CHECK(kv.struct_size == sizeof kv);
     CHECK(kv.key_len == sizeof key && memcmp(kv.key, key, sizeof key) == 0);
     CHECK(kv.value_len == sizeof value && memcmp(kv.value, value, sizeof value) == 0);
     CHECK(kv.version == 1 && kv.lease == 0);
@@ -509,6 +561,13 @@ static void test_watch_arguments(podvisor_client *client) {
     EXPECT_OK(podvisor_watch_poll(watch, 10000, &batch));
     EXPECT(podvisor_watch_batch_info(NULL, &len, NULL), PODVISOR_ENULL, "batch");
     EXPECT(podvisor_watch_batch_info((podvisor_watch_batch *)watch, &len, NULL), PODVISOR_EHANDLE, "batch");
+    /* A bad later out-pointer leaves the earlier one as it was. */
+    len = 77;
+    EXPECT(podvisor_watch_batch_info(batch, &len, MISALIGNED(uint64_t)), PODVISOR_EINVAL, "revision");
+    EXPECT(podvisor_watch_batch_info(batch, MISALIGNED(size_t), &revision), PODVISOR_EINVAL, "len");
+    CHECK(len == 77 && revision == 0);
+    EXPECT_OK(podvisor_watch_batch_info(batch, NULL, &revision));
+    CHECK(revision > 0);
     EXPECT_OK(podvisor_watch_batch_info(batch, &len, &revision));
     CHECK(len == 1 && revision > 0);
     EXPECT(podvisor_watch_batch_event(NULL, 0, &event), PODVISOR_ENULL, "batch");
@@ -516,10 +575,15 @@ static void test_watch_arguments(podvisor_client *client) {
     EXPECT(podvisor_watch_batch_event(batch, 1, &event), PODVISOR_EINVAL, "index");
     event.struct_size = 0;
     EXPECT(podvisor_watch_batch_event(batch, 0, &event), PODVISOR_EINVAL, "event");
-    EXPECT_OK(podvisor_watch_event_init(&event, sizeof event));
+    EXPECT(podvisor_watch_batch_event(batch, 0, MISALIGNED(podvisor_watch_event)), PODVISOR_EINVAL, "event");
+    FILL_RESULT(event);
+    EXPECT(podvisor_watch_batch_event(batch, 1, &event), PODVISOR_EINVAL, "index");
+    CHECK(UNTOUCHED(event));
     EXPECT_OK(podvisor_watch_batch_event(batch, 0, &event));
+    CHECK(event.struct_size == sizeof event);
     CHECK(event.kind == PODVISOR_EVENT_PUT && event.key_len == 1 && event.key[0] == 'w');
     CHECK(event.value_len == 1 && event.value[0] == 'x');
+    CHECK(!event.has_prev_kv && event.prev_value == NULL && event.prev_value_len == 0);
     EXPECT(podvisor_watch_batch_free((podvisor_watch_batch *)watch), PODVISOR_EHANDLE, "batch");
     EXPECT_OK(podvisor_watch_batch_free(batch));
     EXPECT(podvisor_watch_batch_event(batch, 0, &event), PODVISOR_EHANDLE, "batch");
@@ -642,6 +706,73 @@ static void test_objects(podvisor_client *client) {
     EXPECT(podvisor_object_watch_next(watch, 0, &out), PODVISOR_EHANDLE, "watch");
     EXPECT(podvisor_object_watch_free(watch), PODVISOR_EHANDLE, "watch");
     EXPECT_OK(podvisor_object_watch_free(NULL));
+}
+
+/* A bad later out-pointer fails a call before it does anything: the earlier out-pointers keep
+ * what they held, nothing is handed out (so nothing leaks), and no write is applied. */
+static void test_out_pointers(podvisor_client *client) {
+    const uint8_t *k = (const uint8_t *)"out/a";
+    const uint8_t *other = (const uint8_t *)"out/b";
+    podvisor_kvs *kvs = NULL;
+    podvisor_txn *txn = NULL;
+    podvisor_txn_result *result = NULL;
+    char *json = NULL;
+    uint64_t put_at = 0, revision = 77, deleted = 77;
+    size_t len = 77;
+    bool flag = false;
+
+    EXPECT(podvisor_client_put(client, k, 5, (const uint8_t *)"v", 1, 0, MISALIGNED(uint64_t)),
+           PODVISOR_EINVAL, "revision");
+    EXPECT(podvisor_client_get(client, k, 5, &kvs), PODVISOR_ENOTFOUND, NULL);
+    EXPECT_OK(podvisor_client_put(client, k, 5, (const uint8_t *)"v", 1, 0, &put_at));
+    revision = 77;
+    EXPECT(podvisor_client_delete(client, k, 5, NULL, 0, &deleted, MISALIGNED(uint64_t)),
+           PODVISOR_EINVAL, "revision");
+    EXPECT(podvisor_client_delete(client, k, 5, NULL, 0, MISALIGNED(uint64_t), &revision),
+           PODVISOR_EINVAL, "deleted");
+    CHECK(deleted == 77 && revision == 77);
+
+    /* The key is still there. */
+    EXPECT_OK(podvisor_client_get(client, k, 5, &kvs));
+    flag = true;
+    EXPECT(podvisor_kvs_info(kvs, &len, MISALIGNED(uint64_t), &flag), PODVISOR_EINVAL, "revision");
+    EXPECT(podvisor_kvs_info(kvs, MISALIGNED(size_t), &revision, &flag), PODVISOR_EINVAL, "len");
+    CHECK(len == 77 && revision == 77 && flag);
+    EXPECT_OK(podvisor_kvs_info(kvs, &len, &revision, &flag));
+    CHECK(len == 1 && revision == put_at && !flag);
+    EXPECT_OK(podvisor_kvs_free(kvs));
+    kvs = NULL;
+
+    /* A transaction is not run. */
+    EXPECT_OK(podvisor_txn_new(&txn));
+    EXPECT_OK(podvisor_txn_put(txn, PODVISOR_TXN_SUCCESS, other, 5, (const uint8_t *)"v", 1, 0));
+    flag = false;
+    EXPECT(podvisor_client_txn(client, txn, &flag, MISALIGNED(uint64_t)), PODVISOR_EINVAL, "revision");
+    CHECK(!flag);
+    EXPECT(podvisor_client_get(client, other, 5, &kvs), PODVISOR_ENOTFOUND, NULL);
+    EXPECT_OK(podvisor_client_txn_run(client, txn, &result));
+    revision = 77;
+    len = 77;
+    EXPECT(podvisor_txn_result_info(result, &flag, &revision, MISALIGNED(size_t)), PODVISOR_EINVAL, "len");
+    EXPECT(podvisor_txn_result_info(result, &flag, MISALIGNED(uint64_t), &len), PODVISOR_EINVAL, "revision");
+    CHECK(!flag && revision == 77 && len == 77);
+    EXPECT_OK(podvisor_txn_result_info(result, &flag, &revision, &len));
+    CHECK(flag && revision > put_at && len == 1);
+    EXPECT_OK(podvisor_txn_result_free(result));
+    EXPECT_OK(podvisor_txn_free(txn));
+    CHECK(kvs == NULL);
+
+    /* No JSON is handed out, so none can leak. */
+    EXPECT(podvisor_objects_list(client, "IPPool", NULL, &json, MISALIGNED(uint64_t)), PODVISOR_EINVAL,
+           "revision");
+    CHECK(json == NULL);
+
+    /* Checked before the lease is looked up, granted or refreshed. */
+    EXPECT(podvisor_client_lease_keep_alive(client, 0xdead, MISALIGNED(uint64_t)), PODVISOR_EINVAL,
+           "ttl_secs");
+    EXPECT(podvisor_client_lease_grant(client, 10, MISALIGNED(uint64_t)), PODVISOR_EINVAL, "id");
+    EXPECT(podvisor_client_lease_time_to_live(client, 0xdead, MISALIGNED(uint64_t)), PODVISOR_EINVAL,
+           "remaining_ms");
 }
 
 static void test_node_agent(podvisor_client *client) {
@@ -858,6 +989,7 @@ static void test_store(void) {
     test_results(client);
     test_watch_arguments(client);
     test_objects(client);
+    test_out_pointers(client);
     test_node_agent(client);
     test_txn_results(client);
     test_pod_logs(client);
@@ -1148,7 +1280,8 @@ static void test_process_arguments(podvisor_sandbox *sandbox, podvisor_txn *othe
     EXPECT_OK(podvisor_exec_options_init(&opts, sizeof opts));
     opts.args = args;
     opts.args_len = 1;
-    opts.stdin = true;
+    /* A byte other than 0 or 1, as memset leaves it: any non-zero byte is true. */
+    memset(&opts.stdin, 0xab, sizeof opts.stdin);
     EXPECT_OK(podvisor_sandbox_exec(sandbox, "c", &opts, &process));
     if (process == NULL) {
         return;
@@ -1163,6 +1296,10 @@ static void test_process_arguments(podvisor_sandbox *sandbox, podvisor_txn *othe
     status.struct_size = 3;
     EXPECT(podvisor_process_wait(process, 0, &status), PODVISOR_EINVAL, "exit");
     EXPECT(podvisor_sandbox_stop_container(sandbox, "c", 0, &status), PODVISOR_EINVAL, "exit");
+    EXPECT(podvisor_process_wait(process, 0, MISALIGNED(podvisor_exit_status)), PODVISOR_EINVAL, "exit");
+    FILL_RESULT(status);
+    EXPECT(podvisor_process_wait(process, 0, &status), PODVISOR_ETIMEOUT, NULL);
+    CHECK(UNTOUCHED(status));
     EXPECT(podvisor_process_wait(process, 0, NULL), PODVISOR_ETIMEOUT, NULL);
     EXPECT(podvisor_process_write_stdin(process, NULL, 5), PODVISOR_ENULL, "input");
     EXPECT_OK(podvisor_process_write_stdin(process, NULL, 0));
@@ -1173,6 +1310,13 @@ static void test_process_arguments(podvisor_sandbox *sandbox, podvisor_txn *othe
     EXPECT_OK(podvisor_process_write_stdin(process, (const uint8_t *)"a\0b", 3));
     EXPECT_OK(podvisor_process_close_stdin(process));
     EXPECT_OK(podvisor_process_wait(process, 30000, NULL));
+    FILL_RESULT(status);
+    EXPECT_OK(podvisor_process_wait(process, -1, &status));
+    CHECK(status.struct_size == sizeof status && !status.signaled && status.code == 0);
+    CHECK(status.signal == 0 && !status.oom_killed);
+    /* Refused before a chunk is taken: the read after it still gets the output. */
+    EXPECT(podvisor_process_read(process, 0, &stream, &data, MISALIGNED(size_t)), PODVISOR_EINVAL, "len");
+    CHECK(data == NULL);
     EXPECT_OK(podvisor_process_read(process, 0, &stream, &data, &len));
     CHECK(stream == PODVISOR_STREAM_STDOUT && len == 3 && memcmp(data, "a\0b", 3) == 0);
     podvisor_free(data);
@@ -1186,6 +1330,33 @@ static void test_process_arguments(podvisor_sandbox *sandbox, podvisor_txn *othe
     test_process_calls_with_handle(process, PODVISOR_EHANDLE, "process");
     EXPECT(podvisor_process_free(process), PODVISOR_EHANDLE, "process");
     CHECK(data == NULL);
+}
+
+/* A bad exit struct fails the stop before the container is touched; a good one, filled with
+ * 0xab but for its size, gets how the process ended. */
+static void test_stop_container(podvisor_sandbox *sandbox) {
+    const char *args[] = {"true"};
+    podvisor_exec_options opts;
+    podvisor_exit_status status;
+    podvisor_process *process = NULL;
+
+    EXPECT(podvisor_sandbox_stop_container(sandbox, "c", 0, MISALIGNED(podvisor_exit_status)),
+           PODVISOR_EINVAL, "exit");
+    /* Still running: a process can be exec'd into it. */
+    EXPECT_OK(podvisor_exec_options_init(&opts, sizeof opts));
+    opts.args = args;
+    opts.args_len = 1;
+    EXPECT_OK(podvisor_sandbox_exec(sandbox, "c", &opts, &process));
+    if (process != NULL) {
+        FILL_RESULT(status);
+        EXPECT_OK(podvisor_process_wait(process, 30000, &status));
+        CHECK(!status.signaled && status.code == 0);
+        EXPECT_OK(podvisor_process_free(process));
+    }
+    FILL_RESULT(status);
+    EXPECT_OK(podvisor_sandbox_stop_container(sandbox, "c", 0, &status));
+    CHECK(status.struct_size == sizeof status && !status.oom_killed);
+    CHECK(status.signaled ? status.signal > 0 && status.code == 0 : status.signal == 0);
 }
 
 static void test_sandbox(const char *agent, const char *image) {
@@ -1225,7 +1396,7 @@ static void test_sandbox(const char *agent, const char *image) {
         test_container_options(sandbox, image);
         test_exec_options(sandbox);
         test_process_arguments(sandbox, other);
-        EXPECT_OK(podvisor_sandbox_stop_container(sandbox, "c", 0, NULL));
+        test_stop_container(sandbox);
         EXPECT(podvisor_sandbox_remove_container(sandbox, "missing"), PODVISOR_ENOTFOUND, NULL);
         EXPECT_OK(podvisor_sandbox_remove_container(sandbox, "c"));
         EXPECT_OK(podvisor_sandbox_destroy(sandbox));
