@@ -1281,13 +1281,14 @@ enum podvisor_error_code podvisor_node_agent_free(struct podvisor_node_agent *ag
  *
  * - `client`: borrowed.
  * - `text`, `text_len`: the manifests, UTF-8 without NUL; borrowed for the call.
- * - `set`: the apply set the objects belong to, or NULL for `"podvisor"`; borrowed.
+ * - `set`: the apply set the objects belong to, not empty, or NULL for `"podvisor"`; borrowed.
  * - `summary`: receives one line per object (`"pod/default/web created"`), owned by the
  *   caller, freed with `podvisor_free`.
  *
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client` or `summary` is NULL, or `text` is NULL
- * with a non-zero length; `PODVISOR_EUTF8` for text that is not UTF-8; `PODVISOR_EINVAL` for
- * text with a NUL, manifests that do not parse or objects that fail validation;
+ * with a non-zero length; `PODVISOR_EUTF8` for text or a `set` that is not UTF-8;
+ * `PODVISOR_EINVAL` for text with a NUL, manifests that do not parse, objects that fail
+ * validation, or an empty or too long `set`;
  * `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_ECONFLICT` if another writer changed an
  * object meanwhile (apply again); store errors as for `podvisor_client_put`. Objects applied
  * before a failure stay applied.
@@ -1322,14 +1323,14 @@ enum podvisor_error_code podvisor_objects_apply_file(const struct podvisor_clien
  * - `client`: borrowed.
  * - `kind`: `"Pod"`, `"Node"`, `"VirtualMachine"`, `"IPPool"` or `"Service"` (or their
  *   lower-case and plural forms); borrowed.
- * - `namespace`: the namespace, or NULL for cluster-scoped kinds; borrowed.
+ * - `namespace`: the namespace, not empty, or NULL for cluster-scoped kinds; borrowed.
  * - `name`: the name; borrowed.
  * - `json`: receives the object, owned by the caller, freed with `podvisor_free`.
  *
  * Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if there is no such object; `PODVISOR_ENULL` if
  * `client`, `kind`, `name` or `json` is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad
- * string or an unknown kind; `PODVISOR_EHANDLE` for a bad `client`; store errors as for
- * `podvisor_client_get`.
+ * string (not UTF-8, empty or too long) or an unknown kind; `PODVISOR_EHANDLE` for a bad
+ * `client`; store errors as for `podvisor_client_get`.
  *
  * Blocks: yes, one round trip to the leader. Threads: any.
  */
@@ -1343,15 +1344,15 @@ enum podvisor_error_code podvisor_objects_get(const struct podvisor_client *clie
  * Lists the objects of a kind as a JSON array.
  *
  * - `client`: borrowed; `kind` as for `podvisor_objects_get`.
- * - `namespace`: only this namespace, or NULL for all; borrowed.
+ * - `namespace`: only this namespace, not empty, or NULL for all; borrowed.
  * - `json`: receives the array, owned by the caller, freed with `podvisor_free`.
  * - `revision`: receives the store revision of the read, from which `podvisor_objects_watch`
  *   continues without missing a change; may be NULL.
  *
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `kind` or `json` is NULL;
- * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
- * `PODVISOR_EINVAL` for a misaligned `revision`; `PODVISOR_EHANDLE` for a bad `client`; store
- * errors as for `podvisor_client_range`.
+ * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string (not UTF-8, empty or too long) or an
+ * unknown kind; `PODVISOR_EINVAL` for a misaligned `revision`; `PODVISOR_EHANDLE` for a bad
+ * `client`; store errors as for `podvisor_client_range`.
  *
  * Blocks: yes, one round trip to the leader. Threads: any.
  */
@@ -1368,8 +1369,9 @@ enum podvisor_error_code podvisor_objects_list(const struct podvisor_client *cli
  *
  * Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if there is no such object; `PODVISOR_ECONFLICT`
  * if another writer changed it meanwhile; `PODVISOR_ENULL` if `client`, `kind` or `name` is
- * NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
- * `PODVISOR_EHANDLE` for a bad `client`; store errors as for `podvisor_client_delete`.
+ * NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string (not UTF-8, empty or too long)
+ * or an unknown kind; `PODVISOR_EHANDLE` for a bad `client`; store errors as for
+ * `podvisor_client_delete`.
  *
  * Blocks: yes. Threads: any.
  */
@@ -1389,8 +1391,8 @@ enum podvisor_error_code podvisor_objects_delete(const struct podvisor_client *c
  *   `podvisor_object_watch_free`.
  *
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `kind` or `watch` is NULL;
- * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
- * `PODVISOR_EHANDLE` for a bad `client`; store errors.
+ * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string (not UTF-8, empty or too long) or an
+ * unknown kind; `PODVISOR_EHANDLE` for a bad `client`; store errors.
  *
  * Blocks: no. Threads: any.
  */
@@ -1439,14 +1441,14 @@ enum podvisor_error_code podvisor_object_watch_free(struct podvisor_object_watch
  * each ending in a newline.
  *
  * - `client`: borrowed.
- * - `namespace`: the pod's namespace, or NULL for `"default"`; borrowed.
+ * - `namespace`: the pod's namespace, not empty, or NULL for `"default"`; borrowed.
  * - `pod`: the pod's name; borrowed.
- * - `container`: the container, or NULL for the pod's first; borrowed.
+ * - `container`: the container, not empty, or NULL for the pod's first; borrowed.
  * - `text`: receives the log, NUL-terminated, owned by the caller, freed with `podvisor_free`.
  *
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `pod` or `text` is NULL;
- * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string; `PODVISOR_EHANDLE` for a bad
- * `client`; `PODVISOR_ENOTFOUND` if there is no such pod or container; `PODVISOR_ESTATE` if
+ * `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string (not UTF-8, empty or too long);
+ * `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_ENOTFOUND` if there is no such pod or container; `PODVISOR_ESTATE` if
  * the pod is not bound to a node yet or its node has published no address;
  * `PODVISOR_EUNAVAILABLE` if the node agent cannot be reached or refuses (for example, the
  * pod's sandbox is not created yet); store errors as for `podvisor_client_get`.

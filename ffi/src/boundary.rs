@@ -218,6 +218,22 @@ pub(crate) unsafe fn arg_non_empty_str<'a>(
     Ok(s)
 }
 
+/// Reads a NUL-terminated UTF-8 string argument that may be NULL (meaning "not given"), but
+/// not empty.
+///
+/// # Safety
+/// As for [`arg_str`].
+pub(crate) unsafe fn arg_opt_non_empty_str<'a>(
+    p: *const c_char,
+    name: &'static str,
+) -> FfiResult<Option<&'a str>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract.
+    unsafe { arg_non_empty_str(p, name) }.map(Some)
+}
+
 /// Reads an array of `len` NUL-terminated, non-empty UTF-8 strings; `len` must not be 0.
 ///
 /// # Safety

@@ -13,7 +13,8 @@ use podvisor_cluster::objects::{Kind, Object, parse_manifests, read_manifest_pat
 use podvisor_cluster::registry::{ObjectEvent, ObjectWatch, Registry, RegistryError};
 
 use crate::boundary::{
-    OptOut, Out, arg_non_empty_str, arg_opt_str, arg_text, arg_timeout_ms, call, malloc_string,
+    OptOut, Out, arg_non_empty_str, arg_opt_non_empty_str, arg_text, arg_timeout_ms, call,
+    malloc_string,
 };
 use crate::error::{FfiError, FfiResult, chain, podvisor_error_code};
 use crate::handle::{self, Opaque};
@@ -62,7 +63,12 @@ fn apply(
 ) -> FfiResult<()> {
     let client = handle::get(client, "client")?;
     // SAFETY: `set` is NULL or NUL-terminated, `summary` NULL or writable (contract).
-    let (set, summary) = unsafe { (arg_opt_str(set, "set")?, Out::new(summary, "summary")?) };
+    let (set, summary) = unsafe {
+        (
+            arg_opt_non_empty_str(set, "set")?,
+            Out::new(summary, "summary")?,
+        )
+    };
     let objects = objects?;
     let registry = Registry::new(client);
     let actions = registry
@@ -78,13 +84,14 @@ fn apply(
 ///
 /// - `client`: borrowed.
 /// - `text`, `text_len`: the manifests, UTF-8 without NUL; borrowed for the call.
-/// - `set`: the apply set the objects belong to, or NULL for `"podvisor"`; borrowed.
+/// - `set`: the apply set the objects belong to, not empty, or NULL for `"podvisor"`; borrowed.
 /// - `summary`: receives one line per object (`"pod/default/web created"`), owned by the
 ///   caller, freed with `podvisor_free`.
 ///
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client` or `summary` is NULL, or `text` is NULL
-/// with a non-zero length; `PODVISOR_EUTF8` for text that is not UTF-8; `PODVISOR_EINVAL` for
-/// text with a NUL, manifests that do not parse or objects that fail validation;
+/// with a non-zero length; `PODVISOR_EUTF8` for text or a `set` that is not UTF-8;
+/// `PODVISOR_EINVAL` for text with a NUL, manifests that do not parse, objects that fail
+/// validation, or an empty or too long `set`;
 /// `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_ECONFLICT` if another writer changed an
 /// object meanwhile (apply again); store errors as for `podvisor_client_put`. Objects applied
 /// before a failure stay applied.
@@ -144,14 +151,14 @@ pub unsafe extern "C" fn podvisor_objects_apply_file(
 /// - `client`: borrowed.
 /// - `kind`: `"Pod"`, `"Node"`, `"VirtualMachine"`, `"IPPool"` or `"Service"` (or their
 ///   lower-case and plural forms); borrowed.
-/// - `namespace`: the namespace, or NULL for cluster-scoped kinds; borrowed.
+/// - `namespace`: the namespace, not empty, or NULL for cluster-scoped kinds; borrowed.
 /// - `name`: the name; borrowed.
 /// - `json`: receives the object, owned by the caller, freed with `podvisor_free`.
 ///
 /// Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if there is no such object; `PODVISOR_ENULL` if
 /// `client`, `kind`, `name` or `json` is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad
-/// string or an unknown kind; `PODVISOR_EHANDLE` for a bad `client`; store errors as for
-/// `podvisor_client_get`.
+/// string (not UTF-8, empty or too long) or an unknown kind; `PODVISOR_EHANDLE` for a bad
+/// `client`; store errors as for `podvisor_client_get`.
 ///
 /// Blocks: yes, one round trip to the leader. Threads: any.
 #[unsafe(no_mangle)]
@@ -168,7 +175,7 @@ pub unsafe extern "C" fn podvisor_objects_get(
         let (kind, namespace, name, json) = unsafe {
             (
                 arg_kind(arg_non_empty_str(kind, "kind")?)?,
-                arg_opt_str(namespace, "namespace")?,
+                arg_opt_non_empty_str(namespace, "namespace")?,
                 arg_non_empty_str(name, "name")?,
                 Out::new(json, "json")?,
             )
@@ -184,15 +191,15 @@ pub unsafe extern "C" fn podvisor_objects_get(
 /// Lists the objects of a kind as a JSON array.
 ///
 /// - `client`: borrowed; `kind` as for `podvisor_objects_get`.
-/// - `namespace`: only this namespace, or NULL for all; borrowed.
+/// - `namespace`: only this namespace, not empty, or NULL for all; borrowed.
 /// - `json`: receives the array, owned by the caller, freed with `podvisor_free`.
 /// - `revision`: receives the store revision of the read, from which `podvisor_objects_watch`
 ///   continues without missing a change; may be NULL.
 ///
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `kind` or `json` is NULL;
-/// `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
-/// `PODVISOR_EINVAL` for a misaligned `revision`; `PODVISOR_EHANDLE` for a bad `client`; store
-/// errors as for `podvisor_client_range`.
+/// `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string (not UTF-8, empty or too long) or an
+/// unknown kind; `PODVISOR_EINVAL` for a misaligned `revision`; `PODVISOR_EHANDLE` for a bad
+/// `client`; store errors as for `podvisor_client_range`.
 ///
 /// Blocks: yes, one round trip to the leader. Threads: any.
 #[unsafe(no_mangle)]
@@ -210,7 +217,7 @@ pub unsafe extern "C" fn podvisor_objects_list(
         let (kind, namespace, json, revision) = unsafe {
             (
                 arg_kind(arg_non_empty_str(kind, "kind")?)?,
-                arg_opt_str(namespace, "namespace")?,
+                arg_opt_non_empty_str(namespace, "namespace")?,
                 Out::new(json, "json")?,
                 OptOut::new(revision, "revision")?,
             )
@@ -231,8 +238,9 @@ pub unsafe extern "C" fn podvisor_objects_list(
 ///
 /// Returns `PODVISOR_OK`; `PODVISOR_ENOTFOUND` if there is no such object; `PODVISOR_ECONFLICT`
 /// if another writer changed it meanwhile; `PODVISOR_ENULL` if `client`, `kind` or `name` is
-/// NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
-/// `PODVISOR_EHANDLE` for a bad `client`; store errors as for `podvisor_client_delete`.
+/// NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string (not UTF-8, empty or too long)
+/// or an unknown kind; `PODVISOR_EHANDLE` for a bad `client`; store errors as for
+/// `podvisor_client_delete`.
 ///
 /// Blocks: yes. Threads: any.
 #[unsafe(no_mangle)]
@@ -248,7 +256,7 @@ pub unsafe extern "C" fn podvisor_objects_delete(
         let (kind, namespace, name) = unsafe {
             (
                 arg_kind(arg_non_empty_str(kind, "kind")?)?,
-                arg_opt_str(namespace, "namespace")?,
+                arg_opt_non_empty_str(namespace, "namespace")?,
                 arg_non_empty_str(name, "name")?,
             )
         };
@@ -269,8 +277,8 @@ pub unsafe extern "C" fn podvisor_objects_delete(
 ///   `podvisor_object_watch_free`.
 ///
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `kind` or `watch` is NULL;
-/// `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string or an unknown kind;
-/// `PODVISOR_EHANDLE` for a bad `client`; store errors.
+/// `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string (not UTF-8, empty or too long) or an
+/// unknown kind; `PODVISOR_EHANDLE` for a bad `client`; store errors.
 ///
 /// Blocks: no. Threads: any.
 #[unsafe(no_mangle)]
@@ -287,7 +295,7 @@ pub unsafe extern "C" fn podvisor_objects_watch(
         let (kind, namespace, out) = unsafe {
             (
                 arg_kind(arg_non_empty_str(kind, "kind")?)?,
-                arg_opt_str(namespace, "namespace")?,
+                arg_opt_non_empty_str(namespace, "namespace")?,
                 Out::new(watch, "watch")?,
             )
         };
@@ -388,14 +396,14 @@ fn node_client_error(err: &NodeClientError) -> FfiError {
 /// each ending in a newline.
 ///
 /// - `client`: borrowed.
-/// - `namespace`: the pod's namespace, or NULL for `"default"`; borrowed.
+/// - `namespace`: the pod's namespace, not empty, or NULL for `"default"`; borrowed.
 /// - `pod`: the pod's name; borrowed.
-/// - `container`: the container, or NULL for the pod's first; borrowed.
+/// - `container`: the container, not empty, or NULL for the pod's first; borrowed.
 /// - `text`: receives the log, NUL-terminated, owned by the caller, freed with `podvisor_free`.
 ///
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `client`, `pod` or `text` is NULL;
-/// `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string; `PODVISOR_EHANDLE` for a bad
-/// `client`; `PODVISOR_ENOTFOUND` if there is no such pod or container; `PODVISOR_ESTATE` if
+/// `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a bad string (not UTF-8, empty or too long);
+/// `PODVISOR_EHANDLE` for a bad `client`; `PODVISOR_ENOTFOUND` if there is no such pod or container; `PODVISOR_ESTATE` if
 /// the pod is not bound to a node yet or its node has published no address;
 /// `PODVISOR_EUNAVAILABLE` if the node agent cannot be reached or refuses (for example, the
 /// pod's sandbox is not created yet); store errors as for `podvisor_client_get`.
@@ -414,9 +422,9 @@ pub unsafe extern "C" fn podvisor_pod_logs(
         // SAFETY: the strings are NULL or NUL-terminated, `text` NULL or writable (contract).
         let (namespace, pod, container, text) = unsafe {
             (
-                arg_opt_str(namespace, "namespace")?,
+                arg_opt_non_empty_str(namespace, "namespace")?,
                 arg_non_empty_str(pod, "pod")?,
-                arg_opt_str(container, "container")?,
+                arg_opt_non_empty_str(container, "container")?,
                 Out::new(text, "text")?,
             )
         };

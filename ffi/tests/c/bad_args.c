@@ -48,6 +48,19 @@ static int untouched(const void *value, size_t size) {
 }
 #define UNTOUCHED(value) untouched(&(value), sizeof(value))
 
+/* The bad strings every string argument is given, and the codes they must give. */
+#define BAD_STRINGS 3
+static const char *bad_strings[BAD_STRINGS];
+static const int bad_string_codes[BAD_STRINGS] = {PODVISOR_EUTF8, PODVISOR_EINVAL, PODVISOR_EINVAL};
+
+/* As EXPECT, for a failure whose message must name the argument too. */
+#define EXPECT_NAMED(call, want, arg)                                                        \
+    do {                                                                                     \
+        EXPECT(call, want, arg);                                                             \
+        CHECK(podvisor_last_error_message() != NULL &&                                       \
+              strstr(podvisor_last_error_message(), arg) != NULL);                           \
+    } while (0)
+
 static void test_version(void) {
     CHECK(strcmp(podvisor_version(), "0.1.0") == 0 || PODVISOR_VERSION_MAJOR > 0);
     CHECK(podvisor_version_number() == PODVISOR_VERSION_NUMBER);
@@ -420,6 +433,7 @@ static void test_key_arguments(podvisor_client *client) {
     EXPECT(podvisor_client_range(client, NULL, 1, NULL, 0, 0, &kvs), PODVISOR_ENULL, "key");
     EXPECT(podvisor_client_range(client, k, 1, NULL, 2, 0, &kvs), PODVISOR_ENULL, "range_end");
     EXPECT(podvisor_client_range(client, k, 1, NULL, 0, 0, NULL), PODVISOR_ENULL, "kvs");
+    EXPECT(podvisor_client_delete(client, NULL, 1, NULL, 0, NULL, NULL), PODVISOR_ENULL, "key");
     EXPECT(podvisor_client_delete(client, k, 0, NULL, 0, NULL, NULL), PODVISOR_EINVAL, "key");
     EXPECT(podvisor_client_delete(client, k, 1, NULL, 1, NULL, NULL), PODVISOR_ENULL, "range_end");
     EXPECT(podvisor_client_lease_grant(client, 10, NULL), PODVISOR_ENULL, "id");
@@ -427,6 +441,7 @@ static void test_key_arguments(podvisor_client *client) {
     EXPECT(podvisor_client_lease_time_to_live(client, 1, NULL), PODVISOR_ENULL, "remaining_ms");
     EXPECT(podvisor_client_watch(client, NULL, 1, NULL, 0, 0, NULL, NULL, &watch), PODVISOR_ENULL, "key");
     EXPECT(podvisor_client_watch(client, k, 0, NULL, 0, 0, NULL, NULL, &watch), PODVISOR_EINVAL, "key");
+    EXPECT(podvisor_client_watch(client, k, 1, NULL, 3, 0, NULL, NULL, &watch), PODVISOR_ENULL, "range_end");
     EXPECT(podvisor_client_watch(client, k, 1, NULL, 0, 0, NULL, NULL, NULL), PODVISOR_ENULL, "watch");
     EXPECT(podvisor_client_watch(client, k, 1, NULL, 0, 0, NULL, NULL, MISALIGNED(podvisor_watch *)),
            PODVISOR_EINVAL, "watch");
@@ -447,6 +462,7 @@ static void test_key_arguments(podvisor_client *client) {
     EXPECT(podvisor_txn_put(txn, 1, k, 1, NULL, 1, 0), PODVISOR_ENULL, "value");
     EXPECT(podvisor_txn_delete(NULL, 1, k, 1, NULL, 0), PODVISOR_ENULL, "txn");
     EXPECT(podvisor_txn_delete(txn, -3, k, 1, NULL, 0), PODVISOR_EINVAL, "branch");
+    EXPECT(podvisor_txn_delete(txn, 0, NULL, 1, NULL, 0), PODVISOR_ENULL, "key");
     EXPECT(podvisor_txn_delete(txn, 0, k, 0, NULL, 0), PODVISOR_EINVAL, "key");
     EXPECT(podvisor_txn_delete(txn, 0, k, 1, NULL, 9), PODVISOR_ENULL, "range_end");
     EXPECT(podvisor_txn_range(NULL, 1, k, 1, NULL, 0, 0), PODVISOR_ENULL, "txn");
@@ -708,6 +724,35 @@ static void test_objects(podvisor_client *client) {
     EXPECT_OK(podvisor_object_watch_free(NULL));
 }
 
+/* Each string argument of the object calls, given invalid UTF-8, an empty and a too long string:
+ * each is refused with its code, and the message names it. */
+static void test_object_strings(podvisor_client *client) {
+    podvisor_object_watch *watch = NULL;
+    char *out = NULL;
+    size_t i;
+
+    for (i = 0; i < BAD_STRINGS; i++) {
+        const char *bad = bad_strings[i];
+        int want = bad_string_codes[i];
+        EXPECT_NAMED(podvisor_objects_apply(client, POOL, strlen(POOL), bad, &out), want, "set");
+        EXPECT_NAMED(podvisor_objects_apply_file(client, "/nonexistent", bad, &out), want, "set");
+        EXPECT_NAMED(podvisor_objects_get(client, bad, NULL, "workload", &out), want, "kind");
+        EXPECT_NAMED(podvisor_objects_get(client, "Pod", bad, "web", &out), want, "namespace");
+        EXPECT_NAMED(podvisor_objects_get(client, "IPPool", NULL, bad, &out), want, "name");
+        EXPECT_NAMED(podvisor_objects_list(client, bad, NULL, &out, NULL), want, "kind");
+        EXPECT_NAMED(podvisor_objects_list(client, "Pod", bad, &out, NULL), want, "namespace");
+        EXPECT_NAMED(podvisor_objects_delete(client, bad, NULL, "workload"), want, "kind");
+        EXPECT_NAMED(podvisor_objects_delete(client, "Pod", bad, "web"), want, "namespace");
+        EXPECT_NAMED(podvisor_objects_delete(client, "Pod", "default", bad), want, "name");
+        EXPECT_NAMED(podvisor_objects_watch(client, bad, NULL, 0, &watch), want, "kind");
+        EXPECT_NAMED(podvisor_objects_watch(client, "Pod", bad, 0, &watch), want, "namespace");
+        EXPECT_NAMED(podvisor_pod_logs(client, bad, "web", NULL, &out), want, "namespace");
+        EXPECT_NAMED(podvisor_pod_logs(client, NULL, bad, NULL, &out), want, "pod");
+        EXPECT_NAMED(podvisor_pod_logs(client, NULL, "web", bad, &out), want, "container");
+    }
+    CHECK(out == NULL && watch == NULL);
+}
+
 /* A bad later out-pointer fails a call before it does anything: the earlier out-pointers keep
  * what they held, nothing is handed out (so nothing leaks), and no write is applied. */
 static void test_out_pointers(podvisor_client *client) {
@@ -775,6 +820,44 @@ static void test_out_pointers(podvisor_client *client) {
            "remaining_ms");
 }
 
+/* A node agent that runs (no pod is ever bound to it), then one stopped, then one freed. */
+static void test_live_node_agent(podvisor_client *client) {
+    char state_dir[] = "/tmp/podvisor-bad-args-node-XXXXXX";
+    char cleanup[96];
+    podvisor_node_agent_options opts;
+    podvisor_node_agent *agent = NULL;
+    char *addr = NULL;
+
+    CHECK(mkdtemp(state_dir) != NULL);
+    EXPECT_OK(podvisor_node_agent_options_init(&opts, sizeof opts));
+    opts.name = "bad-args-node";
+    opts.state_dir = state_dir;
+    opts.agent_binary = "/nonexistent/agent";
+    opts.cache_dir = "/nonexistent/cache";
+    EXPECT_OK(podvisor_node_agent_start(client, &opts, &agent));
+    if (agent != NULL) {
+        EXPECT(podvisor_node_agent_address(agent, NULL), PODVISOR_ENULL, "addr");
+        EXPECT(podvisor_node_agent_address(agent, MISALIGNED(char *)), PODVISOR_EINVAL, "addr");
+        EXPECT_OK(podvisor_node_agent_address(agent, &addr));
+        CHECK(addr != NULL && strncmp(addr, "127.0.0.1:", 10) == 0);
+        podvisor_free(addr);
+        addr = NULL;
+        EXPECT_OK(podvisor_node_agent_stop(agent));
+        EXPECT(podvisor_node_agent_stop(agent), PODVISOR_ESTATE, NULL);
+        /* Stopped, the handle still tells where it served. */
+        EXPECT_OK(podvisor_node_agent_address(agent, &addr));
+        podvisor_free(addr);
+        addr = NULL;
+        EXPECT_OK(podvisor_node_agent_free(agent));
+        EXPECT(podvisor_node_agent_address(agent, &addr), PODVISOR_EHANDLE, "agent");
+        EXPECT(podvisor_node_agent_stop(agent), PODVISOR_EHANDLE, "agent");
+        EXPECT(podvisor_node_agent_free(agent), PODVISOR_EHANDLE, "agent");
+        CHECK(addr == NULL);
+    }
+    snprintf(cleanup, sizeof cleanup, "rm -rf '%s'", state_dir);
+    CHECK(system(cleanup) == 0);
+}
+
 static void test_node_agent(podvisor_client *client) {
     podvisor_node_agent_options opts;
     podvisor_node_agent *agent = NULL;
@@ -817,6 +900,7 @@ static void test_node_agent(podvisor_client *client) {
     EXPECT(podvisor_node_agent_free((podvisor_node_agent *)client), PODVISOR_EHANDLE, "agent");
     EXPECT_OK(podvisor_node_agent_free(NULL));
     CHECK(addr == NULL);
+    test_live_node_agent(client);
 }
 
 /* A transaction with reads returns their pairs; bad indexes and handles are refused. */
@@ -989,6 +1073,7 @@ static void test_store(void) {
     test_results(client);
     test_watch_arguments(client);
     test_objects(client);
+    test_object_strings(client);
     test_out_pointers(client);
     test_node_agent(client);
     test_txn_results(client);
@@ -1165,6 +1250,8 @@ static void test_container_arguments(podvisor_sandbox *sandbox) {
     }
     /* A name that would lead out of the sandbox's directory. */
     EXPECT(podvisor_sandbox_log_path(sandbox, "../../etc", &path), PODVISOR_EINVAL, "container");
+    EXPECT(podvisor_sandbox_log_path(sandbox, "c", NULL), PODVISOR_ENULL, "path");
+    EXPECT(podvisor_sandbox_log_path(sandbox, "c", MISALIGNED(char *)), PODVISOR_EINVAL, "path");
     CHECK(process == NULL && path == NULL);
 }
 
@@ -1375,6 +1462,8 @@ static void test_sandbox(const char *agent, const char *image) {
     test_process_calls_with_handle((podvisor_process *)&not_a_handle, PODVISOR_EHANDLE, "process");
     EXPECT(podvisor_sandbox_free((podvisor_sandbox *)other), PODVISOR_EHANDLE, "sandbox");
     EXPECT(podvisor_process_free((podvisor_process *)other), PODVISOR_EHANDLE, "process");
+    /* The out-pointer is checked first, so this needs no live sandbox. */
+    EXPECT(podvisor_sandbox_log_path((podvisor_sandbox *)other, "c", NULL), PODVISOR_ENULL, "path");
     EXPECT_OK(podvisor_sandbox_free(NULL));
     EXPECT_OK(podvisor_process_free(NULL));
 
@@ -1416,6 +1505,9 @@ int main(void) {
     long_string = malloc(PODVISOR_MAX_STRING_LEN + 2);
     memset(long_string, 'a', PODVISOR_MAX_STRING_LEN + 1);
     long_string[PODVISOR_MAX_STRING_LEN + 1] = '\0';
+    bad_strings[0] = INVALID_UTF8;
+    bad_strings[1] = "";
+    bad_strings[2] = long_string;
 
     test_version();
     test_errors();
