@@ -2571,10 +2571,11 @@ enum podvisor_error_code podvisor_vm_console_read(const struct podvisor_vm *vm,
  * - `timeout_ms`: milliseconds to wait at most, or -1 to wait forever.
  *
  * Returns `PODVISOR_OK` once the text is there; `PODVISOR_ETIMEOUT` if it did not appear in
- * time; `PODVISOR_ENULL` if `vm` or `text` is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a
- * bad `text` or a negative timeout other than -1; `PODVISOR_EHANDLE` for a bad `vm`.
+ * time; `PODVISOR_ESTATE` if the VM ended without it appearing (so waiting on could not
+ * help); `PODVISOR_ENULL` if `vm` or `text` is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for
+ * a bad `text` or a negative timeout other than -1; `PODVISOR_EHANDLE` for a bad `vm`.
  *
- * Blocks: yes, up to the timeout. Threads: any.
+ * Blocks: yes, up to the timeout or until the VM ends. Threads: any.
  */
 enum podvisor_error_code podvisor_vm_console_wait_for(const struct podvisor_vm *vm,
                                                       const char *text,

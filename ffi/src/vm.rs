@@ -7,7 +7,7 @@
 use std::ffi::c_char;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use podvisor_vmm::{
     BootError, BootProtocol, ConfigError, ExitReason, HostProbe, KvmError, KvmMode, SerialBuffer,
@@ -479,10 +479,11 @@ pub unsafe extern "C" fn podvisor_vm_console_read(
 /// - `timeout_ms`: milliseconds to wait at most, or -1 to wait forever.
 ///
 /// Returns `PODVISOR_OK` once the text is there; `PODVISOR_ETIMEOUT` if it did not appear in
-/// time; `PODVISOR_ENULL` if `vm` or `text` is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for a
-/// bad `text` or a negative timeout other than -1; `PODVISOR_EHANDLE` for a bad `vm`.
+/// time; `PODVISOR_ESTATE` if the VM ended without it appearing (so waiting on could not
+/// help); `PODVISOR_ENULL` if `vm` or `text` is NULL; `PODVISOR_EUTF8` or `PODVISOR_EINVAL` for
+/// a bad `text` or a negative timeout other than -1; `PODVISOR_EHANDLE` for a bad `vm`.
 ///
-/// Blocks: yes, up to the timeout. Threads: any.
+/// Blocks: yes, up to the timeout or until the VM ends. Threads: any.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn podvisor_vm_console_wait_for(
     vm: *const podvisor_vm,
@@ -493,19 +494,40 @@ pub unsafe extern "C" fn podvisor_vm_console_wait_for(
         let vm = handle::get(vm, "vm")?;
         // SAFETY: `text` is NULL or NUL-terminated (contract).
         let text = unsafe { arg_non_empty_str(text, "text") }?;
-        // -1 waits as long as a Duration can say; the console sets no deadline for a timeout
-        // past the clock's range.
-        let timeout = arg_timeout_ms(timeout_ms, "timeout_ms")?.unwrap_or(Duration::MAX);
-        if vm.console.wait_for(text, timeout) {
-            Ok(())
-        } else {
-            Err(FfiError::new(
-                PODVISOR_ETIMEOUT,
-                format!("{text:?} did not appear on the console in time"),
-            ))
+        // No deadline for -1, nor for a timeout past the clock's range.
+        let deadline =
+            arg_timeout_ms(timeout_ms, "timeout_ms")?.and_then(|t| Instant::now().checked_add(t));
+        // Waits in slices, so a VM that ends while the text is still missing is noticed.
+        loop {
+            let slice = deadline.map_or(CONSOLE_POLL, |d| {
+                d.saturating_duration_since(Instant::now())
+                    .min(CONSOLE_POLL)
+            });
+            if vm.console.wait_for(text, slice) {
+                return Ok(());
+            }
+            if let Some(reason) = vm.stop.exit_reason() {
+                // Output written as the VM ended is already in the buffer.
+                if vm.console.wait_for(text, Duration::ZERO) {
+                    return Ok(());
+                }
+                return Err(FfiError::new(
+                    PODVISOR_ESTATE,
+                    format!("the VM ended ({reason}) before {text:?} appeared on the console"),
+                ));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(FfiError::new(
+                    PODVISOR_ETIMEOUT,
+                    format!("{text:?} did not appear on the console in time"),
+                ));
+            }
         }
     })
 }
+
+/// How often a console wait looks whether the VM has ended.
+const CONSOLE_POLL: Duration = Duration::from_millis(50);
 
 /// Writes bytes to the guest's serial console input.
 ///

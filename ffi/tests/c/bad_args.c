@@ -286,6 +286,8 @@ static void test_vm_handles(const char *kernel) {
             EXPECT_OK(podvisor_vm_console_wait_for(vm, head, -1));
         }
     }
+    /* Text that never came, on a VM that has ended: waiting forever would never return. */
+    EXPECT(podvisor_vm_console_wait_for(vm, "never printed", -1), PODVISOR_ESTATE, NULL);
     podvisor_free(data);
     data = NULL;
     EXPECT_OK(podvisor_vm_exit_describe(vm, &text));
