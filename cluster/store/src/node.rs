@@ -501,7 +501,7 @@ impl Node {
             MessageType::MsgAppend => {
                 let mut prev = msg.index;
                 for e in msg.get_entries() {
-                    if e.index != prev + 1 {
+                    if prev.checked_add(1) != Some(e.index) {
                         return Err(format!(
                             "append carries entry {} after entry {prev}",
                             e.index

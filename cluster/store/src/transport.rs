@@ -6,8 +6,9 @@
 //! syscall, and it reconnects with backoff when the connection breaks.
 //!
 //! Inbound connections start with a [`PeerHello`]; a hello from another cluster, for another
-//! member, from an id that is not a member, or that does not decode is refused with an error and the connection is closed, and
-//! so is a connection whose frames fail their checksum or do not decode as raft messages.
+//! member, from an id that is not a member, or that does not decode is refused with an error
+//! and the connection is closed, and so is a connection whose frames fail their checksum or do
+//! not decode as raft messages.
 //!
 //! For tests, a partition switch drops all traffic to and from chosen members, which isolates
 //! a master without touching the host's network.

@@ -9,10 +9,11 @@
 //!
 //! Each `--member ID=PEER_ADDR,CLIENT_ADDR` names one master; this one listens on its own
 //! addresses, or on `--listen-peer ADDR` and `--listen-client ADDR` where those differ (a
-//! wildcard address, say, while the members dial the advertised ones). `--join` starts an empty master that waits for the leader (after
-//! `member_add_learner`). `--snapshot-entries N` sets the snapshot interval and
-//! `--fault-injection` enables the test-only partition request. The process runs until it is
-//! killed, or exits with status 1 when its data directory fails its checks.
+//! wildcard address, say, while the members dial the advertised ones). `--join` starts an
+//! empty master that waits for the leader (after `member_add_learner`). `--snapshot-entries N`
+//! sets the snapshot interval and `--fault-injection` enables the test-only partition request.
+//! The process runs until it is killed, or exits with status 1 when its data directory fails
+//! its checks or its raft loop stops on a fatal condition.
 
 use std::process::ExitCode;
 
