@@ -56,7 +56,7 @@ struct Conn {
     reader: BufReader<TcpStream>,
     writer: BufWriter<TcpStream>,
     /// The socket's read timeout as last set, to skip a system call per request.
-    read_timeout: Option<Duration>,
+    io_timeout: Option<Duration>,
     /// When the connection last carried an answer.
     last_used: Instant,
 }
@@ -84,23 +84,24 @@ impl Conn {
         closed || s.set_nonblocking(false).is_err()
     }
 
-    /// Bounds the next read by `remaining`, the time left to the call's deadline.
+    /// Bounds the next write and read by `remaining`, the time left to the call's deadline.
     ///
-    /// The socket keeps its timeout while that is at most `remaining` and no more than an
-    /// eighth shorter, so calls that start with a full deadline reuse it; a new one is set a
-    /// sixteenth short of `remaining`, leaving that slack for the next calls.
-    fn bound_read(&mut self, remaining: Duration) {
+    /// The socket keeps its timeouts while they are at most `remaining` and no more than an
+    /// eighth shorter, so calls that start with a full deadline reuse them; new ones are set a
+    /// sixteenth short of `remaining`, leaving that slack for the next calls. (The reader and
+    /// writer share one socket, so its send timeout covers the writer.)
+    fn bound_io(&mut self, remaining: Duration) {
         let remaining = remaining.max(Duration::from_millis(10));
-        if let Some(t) = self.read_timeout {
+        if let Some(t) = self.io_timeout {
             if t <= remaining && t >= remaining - remaining / 8 {
                 return;
             }
         }
         let t = remaining - remaining / 16;
-        self.read_timeout = self
-            .reader
-            .get_ref()
+        let socket = self.reader.get_ref();
+        self.io_timeout = socket
             .set_read_timeout(Some(t))
+            .and_then(|()| socket.set_write_timeout(Some(t)))
             .ok()
             .map(|()| t);
     }
@@ -154,7 +155,7 @@ fn connect_to(addr: &str, timeout: Duration) -> Result<Conn> {
         addr: addr.to_string(),
         reader: BufReader::new(s),
         writer: BufWriter::new(w),
-        read_timeout: None,
+        io_timeout: None,
         last_used: Instant::now(),
     })
 }
@@ -212,6 +213,13 @@ impl Client {
             id,
             op,
         });
+        if req.len() > wire::MAX_REQUEST {
+            return Err(StoreError::InvalidRequest(format!(
+                "the request is {} bytes, over the {}-byte limit of one request",
+                req.len(),
+                wire::MAX_REQUEST
+            )));
+        }
         let deadline = Instant::now() + self.cfg.timeout;
         let mut sent = false;
         let mut last_err = String::from("no attempt");
@@ -246,7 +254,7 @@ impl Client {
                 }
             }
             let conn = st.conn.as_mut().expect("connected above");
-            conn.bound_read(deadline - now);
+            conn.bound_io(deadline - now);
             let outcome = wire::write_frame(&mut conn.writer, &req)
                 .and_then(|()| conn.writer.flush())
                 .map_err(|e| StoreError::io(format!("sending to {}", conn.addr), e))
@@ -522,9 +530,28 @@ impl Client {
     /// Watches keys. The first batch is a progress notification confirming the watch and its
     /// start; the stream resumes by itself on another member when a member fails.
     ///
+    /// A `start_revision` of 0 means every change after this call: the current revision is
+    /// read (linearizably) before the call returns, and the watch starts just after it, so a
+    /// write made once `watch` has returned is always seen. When no master answers that read,
+    /// the watch starts at whatever is current when its stream first reaches one.
+    ///
     /// # Errors
     /// None at creation; errors arrive on the [`Watcher`].
-    pub fn watch(&self, req: WatchRequest) -> Result<Watcher> {
+    pub fn watch(&self, mut req: WatchRequest) -> Result<Watcher> {
+        if req.start_revision == 0 {
+            let now = self.range(RangeRequest {
+                range: req.range.clone(),
+                limit: 1,
+                count_only: true,
+                serializable: false,
+            });
+            match now {
+                Ok(r) => req.start_revision = r.revision + 1,
+                Err(e) => {
+                    tracing::debug!(error = %e, "no revision for a watch from now; the stream picks it");
+                }
+            }
+        }
         Ok(Watcher::start(self.cfg.clone(), req))
     }
 }

@@ -41,6 +41,7 @@
 
 pub mod api;
 mod client;
+mod conns;
 mod error;
 pub mod log_store;
 mod master;

@@ -2,7 +2,8 @@
 //! [`MasterConfig`]. Run it in-process with [`Master::start`], or as a process with the
 //! `podvisor-master` binary.
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +79,38 @@ impl MasterConfig {
         }
     }
 
+    /// Checks what a master cannot run with: a reserved id, an empty data directory path, a
+    /// member id or address given twice.
+    fn validate(&self) -> Result<()> {
+        if self.id == 0 {
+            return Err(StoreError::Config("member id 0 is reserved".into()));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(StoreError::Config(
+                "the data directory path is empty".into(),
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        let mut addrs = std::collections::HashMap::new();
+        for m in &self.members {
+            if !ids.insert(m.id) {
+                return Err(StoreError::Config(format!(
+                    "member {} is listed more than once",
+                    m.id
+                )));
+            }
+            for addr in [&m.peer_addr, &m.client_addr] {
+                if let Some(other) = addrs.insert(addr.clone(), m.id) {
+                    return Err(StoreError::Config(format!(
+                        "address {addr} is given to member {other} and to member {}",
+                        m.id
+                    )));
+                }
+            }
+        }
+        self.me().map(|_| ())
+    }
+
     fn me(&self) -> Result<&Member> {
         self.members
             .iter()
@@ -85,6 +118,37 @@ impl MasterConfig {
             .ok_or_else(|| {
                 StoreError::Config(format!("member {} is not in the member list", self.id))
             })
+    }
+}
+
+/// The file that names the member and the cluster a data directory belongs to.
+const IDENTITY_FILE: &str = "member";
+
+/// Refuses a data directory of another member or another cluster, whose votes and log this
+/// member must never take as its own; a new directory (or one from before the file) gets it.
+fn check_identity(dir: &Path, cluster_id: u64, id: u64) -> Result<()> {
+    let path = dir.join(IDENTITY_FILE);
+    let want = format!("podvisor member {id} of cluster {cluster_id:#x}\n");
+    match std::fs::read_to_string(&path) {
+        Ok(have) if have == want => Ok(()),
+        Ok(have) => Err(StoreError::Config(format!(
+            "{} holds the data of {:?}, not of member {id} of cluster {cluster_id:#x}: start \
+             it with its own id and cluster id, or give this member a directory of its own",
+            dir.display(),
+            have.trim()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
+            let io = |e| StoreError::io(format!("writing {}", path.display()), e);
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(want.as_bytes()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(io)?;
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io)
+        }
+        Err(e) => Err(StoreError::io(format!("reading {}", path.display()), e)),
     }
 }
 
@@ -104,14 +168,13 @@ impl Master {
     /// [`StoreError::Corrupt`] when the data directory fails its checks, [`StoreError::Io`]
     /// when an address cannot be bound.
     pub fn start(cfg: MasterConfig) -> Result<Master> {
-        if cfg.id == 0 {
-            return Err(StoreError::Config("member id 0 is reserved".into()));
-        }
+        cfg.validate()?;
         let me = cfg.me()?.clone();
         let peer_listen = cfg.peer_listen.clone().unwrap_or(me.peer_addr.clone());
         let client_listen = cfg.client_listen.clone().unwrap_or(me.client_addr.clone());
         std::fs::create_dir_all(&cfg.data_dir)
             .map_err(|e| StoreError::io(format!("creating {}", cfg.data_dir.display()), e))?;
+        check_identity(&cfg.data_dir, cfg.cluster_id, cfg.id)?;
         let (shared, raft) = node::start(NodeStart {
             id: cfg.id,
             cluster_id: cfg.cluster_id,
@@ -166,6 +229,11 @@ impl Master {
     pub fn is_leader(&self) -> bool {
         let st = self.status();
         st.leader == st.id
+    }
+
+    /// How many client connections this master holds open.
+    pub fn open_client_connections(&self) -> usize {
+        self.server.open_connections()
     }
 
     /// The error the raft loop stopped on, if it stopped on one.

@@ -252,6 +252,18 @@ pub fn start(cfg: NodeStart) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>
         log.append(&[], Some(&hs), true)?;
         sm = Some(boot);
     }
+    if let Some(sm) = sm.as_ref().filter(|_| hs.term == 0) {
+        // Every master writes its hard state before its first snapshot: a snapshot without
+        // one means the log (with this member's votes and acknowledged entries) was lost.
+        return Err(StoreError::Corrupt {
+            path: cfg.data_dir.join("log"),
+            reason: format!(
+                "the raft log holds no hard state, but a snapshot at index {} exists: the log \
+                 was lost; restore it, or remove this member and add it back empty",
+                sm.applied_index
+            ),
+        });
+    }
     let sm = sm.unwrap_or_default();
 
     let mem = MemStorage::new();
@@ -722,6 +734,16 @@ impl Node {
                 from: "the leader's snapshot".into(),
                 reason: format!("metadata index {index} but state at {}", sm.applied_index),
             });
+        }
+        // Term and vote reach the log before the snapshot file does, so a snapshot never sits
+        // beside a log without a hard state, which `start` takes for a lost log. (Its commit
+        // index stays until the reset below: the entries it would cover are not there yet.)
+        let current = self.raw.raft.hard_state();
+        let mut durable = self.log.hard_state()?;
+        if (durable.term, durable.vote) != (current.term, current.vote) {
+            durable.term = current.term;
+            durable.vote = current.vote;
+            self.log.append(&[], Some(&durable), true)?;
         }
         self.snaps.save(&snap.data, index)?;
         let mut hs = self.raw.raft.hard_state();

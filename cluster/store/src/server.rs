@@ -7,15 +7,16 @@
 //! connection into a stream fed from the applied history.
 
 use std::io::{BufReader, BufWriter, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use raft::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
 
 use crate::api::{KeyRange, Status, WatchRequest, WatchResponse};
+use crate::conns::Conns;
 use crate::error::{Result, StoreError};
 use crate::node::{NodeMsg, Shared, ask, now_ms};
 use crate::state_machine::{Applied, Command, Proposal, RequestId};
@@ -46,7 +47,7 @@ pub struct ServerOptions {
 /// A running client listener.
 pub struct Server {
     stop: Arc<AtomicBool>,
-    streams: Arc<Mutex<Vec<TcpStream>>>,
+    conns: Conns,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -62,34 +63,33 @@ impl Server {
             .set_nonblocking(true)
             .map_err(|e| StoreError::io("client listener", e))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let streams = Arc::new(Mutex::new(Vec::new()));
-        let (s, st) = (Arc::clone(&stop), Arc::clone(&streams));
-        // Each connection thread holds a clone; the count of clones is the number open.
-        let live = Arc::new(());
+        let conns = Conns::default();
+        let (s, open) = (Arc::clone(&stop), conns.clone());
         let thread = thread::Builder::new()
             .name(format!("client-accept-{}", shared.id))
             .spawn(move || {
                 while !s.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            let open = Arc::strong_count(&live) - 1;
-                            if open >= MAX_CONNECTIONS {
-                                tracing::warn!(open, "client connection refused: too many open");
+                            let n = open.len();
+                            if n >= MAX_CONNECTIONS {
+                                tracing::warn!(
+                                    open = n,
+                                    "client connection refused: too many open"
+                                );
                                 continue;
                             }
                             let _ = stream.set_nonblocking(false);
                             let _ = stream.set_nodelay(true);
-                            if let Ok(c) = stream.try_clone() {
-                                let mut all = lock(&st);
-                                all.retain(|x: &TcpStream| x.peer_addr().is_ok());
-                                all.push(c);
-                            }
+                            let Ok(tracked) = open.track(&stream) else {
+                                continue;
+                            };
                             let (sh, o) = (Arc::clone(&shared), opts.clone());
-                            let token = Arc::clone(&live);
                             let _ = thread::Builder::new().name("client-conn".into()).spawn(
                                 move || {
                                     serve_connection(stream, sh, o);
-                                    drop(token);
+                                    // The connection is done: its descriptor goes back now.
+                                    drop(tracked);
                                 },
                             );
                         }
@@ -100,7 +100,7 @@ impl Server {
             .map_err(|e| StoreError::io("spawning the client acceptor", e))?;
         Ok(Server {
             stop,
-            streams,
+            conns,
             thread: Some(thread),
         })
     }
@@ -111,9 +111,12 @@ impl Server {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        for s in lock(&self.streams).drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
+        self.conns.close_all();
+    }
+
+    /// How many client connections are open.
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
     }
 }
 
@@ -126,11 +129,14 @@ fn serve_connection(stream: TcpStream, shared: Arc<Shared>, opts: ServerOptions)
     let mut reader = BufReader::new(stream);
     let mut writer = BufWriter::new(w);
     loop {
-        let frame = match wire::read_frame(&mut reader, &remote) {
+        let frame = match wire::read_frame_limited(&mut reader, &remote, wire::MAX_REQUEST) {
             Ok(Some(f)) => f,
             Ok(None) => return,
             Err(e) => {
                 tracing::debug!(%remote, error = %e, "client connection closed");
+                if matches!(e, StoreError::MalformedMessage { .. }) {
+                    let _ = send(&mut writer, &Err(ErrorReply::Invalid(e.to_string())));
+                }
                 return;
             }
         };

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, BufWriter, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
@@ -25,6 +25,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 
+use crate::conns::{Conns, Tracked};
 use crate::error::{Result, StoreError};
 use crate::wire::{self, PEER_MAGIC, PeerHello, PeerHelloReply};
 
@@ -68,7 +69,7 @@ pub struct Transport {
     blocked: Arc<RwLock<HashSet<u64>>>,
     sink: InboundSink,
     stop: Arc<AtomicBool>,
-    streams: Arc<Mutex<Vec<TcpStream>>>,
+    conns: Conns,
     acceptor: Mutex<Option<thread::JoinHandle<()>>>,
     /// Counters.
     pub metrics: Arc<TransportMetrics>,
@@ -92,7 +93,7 @@ impl Transport {
             blocked: Arc::new(RwLock::new(HashSet::new())),
             sink,
             stop: Arc::new(AtomicBool::new(false)),
-            streams: Arc::new(Mutex::new(Vec::new())),
+            conns: Conns::default(),
             acceptor: Mutex::new(None),
             metrics: Arc::new(TransportMetrics::default()),
         });
@@ -111,9 +112,9 @@ impl Transport {
                 Ok((stream, remote)) => {
                     let _ = stream.set_nonblocking(false);
                     let _ = stream.set_nodelay(true);
-                    if let Ok(clone) = stream.try_clone() {
-                        lock(&self.streams).push(clone);
-                    }
+                    let Ok(tracked) = self.conns.track(&stream) else {
+                        continue;
+                    };
                     let me = Arc::clone(&self);
                     let _ = thread::Builder::new()
                         .name(format!("peer-read-{}", self.id))
@@ -123,6 +124,7 @@ impl Transport {
                                     tracing::warn!(member = me.id, %remote, error = %e, "peer connection closed");
                                 }
                             }
+                            drop(tracked);
                         });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -292,9 +294,7 @@ impl Transport {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
         lock(&self.peers).clear();
-        for s in lock(&self.streams).drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
+        self.conns.close_all();
         // The listener closes when the acceptor returns; wait so the address is free again.
         let handle = lock(&self.acceptor).take();
         if let Some(h) = handle {
@@ -304,7 +304,7 @@ impl Transport {
         }
     }
 
-    fn connect(&self, to: u64, addr: &str) -> Result<TcpStream> {
+    fn connect(&self, to: u64, addr: &str) -> Result<(TcpStream, Tracked)> {
         use std::net::ToSocketAddrs;
         let sa = addr
             .to_socket_addrs()
@@ -338,14 +338,15 @@ impl Transport {
             }
         }
         let _ = s.set_read_timeout(None);
-        if let Ok(clone) = s.try_clone() {
-            lock(&self.streams).push(clone);
-        }
-        Ok(s)
+        let tracked = self
+            .conns
+            .track(&s)
+            .map_err(|e| StoreError::io(format!("tracking the connection to member {to}"), e))?;
+        Ok((s, tracked))
     }
 
     fn send_loop(self: Arc<Self>, to: u64, addr: Arc<Mutex<String>>, rx: Receiver<Message>) {
-        let mut conn: Option<BufWriter<TcpStream>> = None;
+        let mut conn: Option<(BufWriter<TcpStream>, Tracked)> = None;
         let mut backoff = Duration::from_millis(20);
         let mut next_try = std::time::Instant::now();
         let mut snapshots = Vec::new();
@@ -377,8 +378,8 @@ impl Transport {
                 }
                 let a = lock(&addr).clone();
                 match self.connect(to, &a) {
-                    Ok(s) => {
-                        conn = Some(BufWriter::with_capacity(256 << 10, s));
+                    Ok((s, tracked)) => {
+                        conn = Some((BufWriter::with_capacity(256 << 10, s), tracked));
                         backoff = Duration::from_millis(20);
                     }
                     Err(e) => {
@@ -390,7 +391,7 @@ impl Transport {
                     }
                 }
             }
-            let w = conn.as_mut().expect("connected above");
+            let (w, _) = conn.as_mut().expect("connected above");
             let mut failed = false;
             for msg in &batch {
                 if msg.get_msg_type() == MessageType::MsgSnapshot {

@@ -23,6 +23,11 @@ use crate::state_machine::{Applied, RequestId};
 /// Largest frame accepted (snapshots travel in one frame).
 pub const MAX_FRAME: usize = 512 << 20;
 
+/// Largest client request a master accepts, and a client sends: a put's key and value, a
+/// transaction's operations. (etcd's default is 1.5 MiB; a control plane's objects are far
+/// smaller than this.)
+pub const MAX_REQUEST: usize = 64 << 20;
+
 /// Bytes reserved up front for a frame; a longer one grows as its bytes arrive.
 const READ_CHUNK: usize = 1 << 20;
 
@@ -44,6 +49,14 @@ pub fn write_frame(w: &mut impl Write, payload: &[u8]) -> std::io::Result<()> {
 /// [`StoreError::Io`] when the socket fails, [`StoreError::MalformedMessage`] when the frame is
 /// too long or its checksum does not match.
 pub fn read_frame(r: &mut impl Read, from: &str) -> Result<Option<Vec<u8>>> {
+    read_frame_limited(r, from, MAX_FRAME)
+}
+
+/// Reads one frame of at most `limit` bytes; as [`read_frame`] otherwise.
+///
+/// # Errors
+/// As [`read_frame`], with `limit` for the length.
+pub fn read_frame_limited(r: &mut impl Read, from: &str, limit: usize) -> Result<Option<Vec<u8>>> {
     let mut header = [0u8; 8];
     match r.read_exact(&mut header) {
         Ok(()) => {}
@@ -52,10 +65,10 @@ pub fn read_frame(r: &mut impl Read, from: &str) -> Result<Option<Vec<u8>>> {
     }
     let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
     let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-    if len > MAX_FRAME {
+    if len > limit {
         return Err(StoreError::MalformedMessage {
             from: from.to_string(),
-            reason: format!("frame of {len} bytes exceeds the {MAX_FRAME}-byte limit"),
+            reason: format!("frame of {len} bytes exceeds the {limit}-byte limit"),
         });
     }
     // Memory grows with the bytes that arrive, not with the length a peer claims: a header

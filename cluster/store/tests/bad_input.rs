@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::Cluster;
+use podvisor_store::api::Member;
 use podvisor_store::wire::{self, PEER_MAGIC, PeerHello, PeerHelloReply};
 use podvisor_store::{Client, ClientConfig, Master, StoreError};
 use protobuf::Message as _;
@@ -339,4 +340,137 @@ fn a_write_to_a_stopped_cluster_is_unavailable_not_of_unknown_outcome() {
         Err(StoreError::Unavailable(_)) => {}
         other => panic!("a write to a stopped cluster gave {other:?}"),
     }
+}
+
+#[test]
+fn a_data_directory_of_another_member_or_cluster_is_refused() {
+    let mut c = Cluster::start(3);
+    c.client().put("k", "v").unwrap();
+    c.stop(3);
+    let dir3 = c.dir.path().join("m3");
+    // Member 2's config, pointed at member 3's data.
+    let mut cfg = common::config(c.dir.path(), 2, &c.members);
+    cfg.data_dir = dir3.clone();
+    match Master::start(cfg) {
+        Err(StoreError::Config(why)) => assert!(why.contains("member 3"), "{why}"),
+        other => panic!("started on another member's data: {:?}", other.err()),
+    }
+    // Member 3 of another cluster.
+    let mut cfg = common::config(c.dir.path(), 3, &c.members);
+    cfg.cluster_id = 43;
+    match Master::start(cfg) {
+        Err(StoreError::Config(why)) => assert!(why.contains("cluster 0x2a"), "{why}"),
+        other => panic!("started on another cluster's data: {:?}", other.err()),
+    }
+    // Its own config still starts.
+    c.restart(3);
+    assert_eq!(c.client().get("k").unwrap().unwrap().value, b"v");
+}
+
+#[test]
+fn a_lost_raft_log_beside_a_snapshot_is_refused() {
+    let mut c = Cluster::start_with(3, |cfg| {
+        cfg.snapshot_entries = 20;
+        cfg.snapshot_trail = 5;
+    });
+    let client = c.client();
+    for i in 0..60 {
+        client.put(format!("k{i}"), "v").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    c.stop(3);
+    std::fs::remove_dir_all(c.dir.path().join("m3").join("log")).unwrap();
+    let mut cfg = common::config(c.dir.path(), 3, &c.members);
+    (c.tune)(&mut cfg);
+    match Master::start(cfg) {
+        Err(StoreError::Corrupt { reason, .. }) => assert!(reason.contains("lost"), "{reason}"),
+        other => panic!("started without its log: {:?}", other.err()),
+    }
+}
+
+#[test]
+fn member_lists_with_a_repeated_id_or_address_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = common::members(2);
+    let twice_id = vec![
+        members[0].clone(),
+        Member {
+            id: 1,
+            ..members[1].clone()
+        },
+    ];
+    let twice_addr = vec![
+        members[0].clone(),
+        Member {
+            client_addr: members[0].client_addr.clone(),
+            ..members[1].clone()
+        },
+    ];
+    for (list, what) in [
+        (twice_id, "listed more than once"),
+        (twice_addr, "is given to"),
+    ] {
+        let cfg = podvisor_store::MasterConfig::new(1, 42, dir.path().join("m"), list);
+        match Master::start(cfg) {
+            Err(StoreError::Config(why)) => assert!(why.contains(what), "{why}"),
+            other => panic!("accepted a bad member list: {:?}", other.err()),
+        }
+    }
+    let cfg = podvisor_store::MasterConfig::new(1, 42, "", members);
+    assert!(matches!(Master::start(cfg), Err(StoreError::Config(_))));
+}
+
+#[test]
+fn closed_client_connections_are_let_go_and_oversized_requests_refused() {
+    let c = Cluster::start(3);
+    let leader = c.wait_leader(Duration::from_secs(5));
+    let addr = c.members[leader as usize - 1].client_addr.clone();
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = fds();
+    for i in 0..60 {
+        let client = Client::connect(std::slice::from_ref(&addr)).unwrap();
+        client.put(format!("c{i}"), "v").unwrap();
+    }
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while c.master(leader).open_client_connections() > 2 {
+        assert!(
+            std::time::Instant::now() < end,
+            "{} client connections still held after their clients left",
+            c.master(leader).open_client_connections()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The master gave the descriptors back, not only its count of them.
+    assert!(
+        fds() < before + 10,
+        "{before} descriptors before, {} after",
+        fds()
+    );
+
+    // A request over the limit is refused before it is sent, at once.
+    let client = c.client();
+    let started = std::time::Instant::now();
+    let big = vec![7u8; wire::MAX_REQUEST + 1];
+    match client.put("big", big) {
+        Err(StoreError::InvalidRequest(why)) => assert!(why.contains("limit"), "{why}"),
+        other => panic!("oversized put: {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Sent anyway, by hand: the master answers with an error and closes the connection.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let header = [
+        ((wire::MAX_REQUEST + 1) as u32).to_le_bytes(),
+        0u32.to_le_bytes(),
+    ]
+    .concat();
+    s.write_all(&header).unwrap();
+    let reply = wire::read_frame(&mut s, "test").unwrap().unwrap();
+    let reply: wire::ClientResponse = wire::decode(&reply, "test").unwrap();
+    assert!(
+        matches!(reply, Err(wire::ErrorReply::Invalid(_))),
+        "{reply:?}"
+    );
+    assert!(closed(&mut s));
+    client.put("still", "serving").unwrap();
 }

@@ -231,6 +231,27 @@ fn events_until(w: &mut podvisor_store::Watcher, revision: u64) -> Vec<podvisor_
 }
 
 #[test]
+fn a_watch_from_now_sees_every_write_made_after_it_returns() {
+    let c = Cluster::start(3);
+    let client = c.client();
+    client.put("now/k", "0").unwrap();
+    for round in 0..5 {
+        let mut w = client.watch_key("now/k", 0).unwrap();
+        // No pause: the writes come the moment the call returns.
+        let mut last = 0;
+        for i in 1..=3 {
+            last = client
+                .put("now/k", format!("{round}.{i}"))
+                .unwrap()
+                .revision;
+        }
+        let events = events_until(&mut w, last);
+        let values: Vec<&[u8]> = events.iter().map(|e| e.kv.value.as_slice()).collect();
+        assert_eq!(values.len(), 3, "round {round}: {values:?}");
+    }
+}
+
+#[test]
 fn watch_open_across_compaction_delivers_every_later_event() {
     let c = Cluster::start(3);
     let client = c.client();

@@ -85,11 +85,27 @@ fn parse() -> Result<MasterConfig, String> {
     Ok(cfg)
 }
 
+const USAGE: &str =
+    "usage: podvisor-master --id ID --data-dir DIR --member ID=PEER_ADDR,CLIENT_ADDR...
+                       [--cluster-id N] [--listen-peer ADDR] [--listen-client ADDR]
+                       [--join] [--snapshot-entries N]
+
+Runs one master of podvisor's replicated store. Give one --member for each master, this one
+included. Example:
+  podvisor-master --id 1 --cluster-id 7 --data-dir /var/lib/podvisor/m1 \\
+      --member 1=127.0.0.1:2380,127.0.0.1:2379 \\
+      --member 2=127.0.0.1:2480,127.0.0.1:2479 \\
+      --member 3=127.0.0.1:2580,127.0.0.1:2579";
+
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let cfg = match parse() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("podvisor-master: {e}");
+            eprintln!("podvisor-master: {e}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
