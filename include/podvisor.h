@@ -2086,7 +2086,7 @@ enum podvisor_error_code podvisor_master_start(const struct podvisor_master_opti
                                                struct podvisor_master **master);
 
 /**
- * Returns the address clients reach this master at.
+ * Returns the address clients reach this master at (reached, once it is stopped).
  *
  * - `master`: borrowed.
  * - `addr`: receives a NUL-terminated string owned by the caller, freed with `podvisor_free`.
@@ -2115,7 +2115,8 @@ enum podvisor_error_code podvisor_master_is_leader(const struct podvisor_master 
 
 /**
  * Stops the master: it stops serving and closes its data directory. The handle stays valid
- * until freed; calls other than `podvisor_master_free` then give `PODVISOR_ESTATE`.
+ * until freed; `podvisor_master_client_addr` still says where the master served, and the
+ * other calls but `podvisor_master_free` give `PODVISOR_ESTATE`.
  *
  * Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `master` is NULL; `PODVISOR_EHANDLE` for a bad
  * `master`; `PODVISOR_ESTATE` if it was already stopped.
@@ -2340,7 +2341,9 @@ enum podvisor_error_code podvisor_watch_event_init(struct podvisor_watch_event *
  *
  * - `client`: borrowed; the watch keeps working after the client is freed.
  * - `key`, `range_end`: as for `podvisor_client_range`; copied.
- * - `start_revision`: the first revision to deliver, or 0 for changes after now.
+ * - `start_revision`: the first revision to deliver, or 0 for every change made after this call
+ *   returns (the current revision is read before it does; if no master answers that read, the
+ *   watch starts at what is current when it first reaches one).
  * - `callback`: called with each batch on a library thread; or NULL to poll with
  *   `podvisor_watch_poll` instead.
  * - `userdata`: passed to `callback`; libpodvisor never reads or frees it. It must stay valid
@@ -2354,7 +2357,8 @@ enum podvisor_error_code podvisor_watch_event_init(struct podvisor_watch_event *
  * says no master has answered for the client's timeout; it comes once per outage, and the
  * watch keeps trying and goes on where it was. Any other error ends the watch.
  *
- * Blocks: no. Threads: any.
+ * Blocks: for start_revision 0, up to the client's timeout while it reads the current
+ * revision; otherwise no. Threads: any.
  */
 enum podvisor_error_code podvisor_client_watch(const struct podvisor_client *client,
                                                const uint8_t *key,

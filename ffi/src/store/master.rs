@@ -182,7 +182,7 @@ pub unsafe extern "C" fn podvisor_master_start(
     })
 }
 
-/// Returns the address clients reach this master at.
+/// Returns the address clients reach this master at (reached, once it is stopped).
 ///
 /// - `master`: borrowed.
 /// - `addr`: receives a NUL-terminated string owned by the caller, freed with `podvisor_free`.
@@ -233,7 +233,8 @@ pub unsafe extern "C" fn podvisor_master_is_leader(
 }
 
 /// Stops the master: it stops serving and closes its data directory. The handle stays valid
-/// until freed; calls other than `podvisor_master_free` then give `PODVISOR_ESTATE`.
+/// until freed; `podvisor_master_client_addr` still says where the master served, and the
+/// other calls but `podvisor_master_free` give `PODVISOR_ESTATE`.
 ///
 /// Returns `PODVISOR_OK`; `PODVISOR_ENULL` if `master` is NULL; `PODVISOR_EHANDLE` for a bad
 /// `master`; `PODVISOR_ESTATE` if it was already stopped.

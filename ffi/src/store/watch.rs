@@ -212,7 +212,9 @@ pub unsafe extern "C" fn podvisor_watch_event_init(
 ///
 /// - `client`: borrowed; the watch keeps working after the client is freed.
 /// - `key`, `range_end`: as for `podvisor_client_range`; copied.
-/// - `start_revision`: the first revision to deliver, or 0 for changes after now.
+/// - `start_revision`: the first revision to deliver, or 0 for every change made after this call
+///   returns (the current revision is read before it does; if no master answers that read, the
+///   watch starts at what is current when it first reaches one).
 /// - `callback`: called with each batch on a library thread; or NULL to poll with
 ///   `podvisor_watch_poll` instead.
 /// - `userdata`: passed to `callback`; libpodvisor never reads or frees it. It must stay valid
@@ -226,7 +228,8 @@ pub unsafe extern "C" fn podvisor_watch_event_init(
 /// says no master has answered for the client's timeout; it comes once per outage, and the
 /// watch keeps trying and goes on where it was. Any other error ends the watch.
 ///
-/// Blocks: no. Threads: any.
+/// Blocks: for start_revision 0, up to the client's timeout while it reads the current
+/// revision; otherwise no. Threads: any.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn podvisor_client_watch(
     client: *const podvisor_client,
