@@ -93,8 +93,8 @@ pub enum StoreError {
     /// The request is not valid.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The master configuration is not valid.
-    #[error("invalid master configuration: {0}")]
+    /// A master's or a client's configuration is not valid.
+    #[error("invalid configuration: {0}")]
     Config(String),
     /// The master is shutting down.
     #[error("the master is stopping")]
