@@ -151,7 +151,12 @@ fn run(cli: Cli) -> Result<()> {
             match &args.command {
                 local::ClusterCommand::Up(a) => local::up(&layout, a),
                 local::ClusterCommand::Down(a) => local::down(&layout, a),
-                local::ClusterCommand::Status(a) => local::status(&layout, a),
+                local::ClusterCommand::Status(a) => {
+                    // Masters named by --endpoints or PODVISOR_ENDPOINTS come before the local
+                    // cluster's, so a cluster started by hand can be looked at too.
+                    let named = cli.endpoints.as_deref().map(context::split_endpoints);
+                    local::status(&layout, a, named)
+                }
             }
         }
     }

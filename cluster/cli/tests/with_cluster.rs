@@ -94,6 +94,23 @@ fn verbs_against_a_local_cluster() {
     assert!(text.contains("node-1") && text.contains("node-2"), "{text}");
     c.run(&["cluster", "up", "--base-port", "24790"])
         .fails_with("already runs");
+    // The same masters, named by hand, from a home that holds no local cluster.
+    let by_hand = podvisor(
+        &[
+            "cluster",
+            "status",
+            "--home",
+            "/nonexistent/podvisor-home",
+            "--endpoints",
+            "127.0.0.1:24790,127.0.0.1:24791,127.0.0.1:24792",
+        ],
+        &[],
+    );
+    assert!(
+        by_hand.ok().contains("leader: master-"),
+        "{}",
+        by_hand.stdout
+    );
 
     // apply: created, then unchanged; a dry run of a change shows a diff and writes nothing.
     let applied = c.run(&["apply", "-f", &manifests]);

@@ -18,17 +18,23 @@ use crate::table::render;
 #[derive(Debug, Args)]
 pub struct StatusArgs {}
 
-/// Prints the local cluster's masters, leader and nodes.
+/// Prints the masters, leader and nodes of the local cluster, or of the masters `named`.
 ///
 /// # Errors
-/// No local cluster is configured under the home directory, or no master answers.
-pub fn status(layout: &Layout, _args: &StatusArgs) -> Result<()> {
-    let endpoints = layout
-        .setting("endpoints")
-        .map(|e| crate::context::split_endpoints(&e))
+/// No masters are named and no local cluster is configured under the home directory, or no
+/// master answers.
+pub fn status(layout: &Layout, _args: &StatusArgs, named: Option<Vec<String>>) -> Result<()> {
+    let endpoints = named
+        .filter(|e| !e.is_empty())
+        .or_else(|| {
+            layout
+                .setting("endpoints")
+                .map(|e| crate::context::split_endpoints(&e))
+        })
         .ok_or_else(|| {
             CliError::Failed(format!(
-                "no local cluster under {} (run `podvisor cluster up`)",
+                "no local cluster under {} (run `podvisor cluster up`, or name the masters \
+                 with --endpoints)",
                 layout.home.display()
             ))
         })?;
