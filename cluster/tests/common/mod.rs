@@ -28,9 +28,20 @@ pub fn scratch() -> &'static Path {
     .path()
 }
 
+/// A free loopback port below Linux's ephemeral range (32768 and up), so that no outgoing
+/// connection of a test running beside this one can take it between this check and the bind.
 fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-    l.local_addr().expect("bound address").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Spread test processes apart; probe on from there.
+    let start = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 25_000 + (start.wrapping_add(n.wrapping_mul(13)) % 7_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The static agent: `PODVISOR_AGENT`, which `make test-cluster` sets.

@@ -12,13 +12,20 @@ use std::time::{Duration, Instant};
 use podvisor_store::api::Member;
 use podvisor_store::{Client, ClientConfig, Master, MasterConfig, member_status};
 
-/// A free loopback port.
+/// A free loopback port below Linux's ephemeral range (32768 and up), so that no outgoing
+/// connection of a test running beside this one can take it between this check and the bind.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Spread test processes apart; probe on from there.
+    let start = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 25_000 + (start.wrapping_add(n.wrapping_mul(13)) % 7_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Members on fresh loopback ports.
