@@ -37,6 +37,17 @@ fn hello(stream: &mut TcpStream, cluster_id: u64, to: u64) -> PeerHelloReply {
     hello_from(stream, cluster_id, 2, to)
 }
 
+/// The newest raft-engine log file under `log_dir`, the one whose tail a crash can hit.
+fn newest_raft_log(log_dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(log_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "raftlog"))
+        .max()
+        .unwrap()
+}
+
 fn closed(stream: &mut TcpStream) -> bool {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -213,13 +224,7 @@ fn corrupt_log_tail_is_refused_with_a_typed_error() {
     c.stop(1);
 
     let log_dir = c.dir.path().join("m1").join("log");
-    let file = std::fs::read_dir(&log_dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "raftlog"))
-        .max()
-        .unwrap();
+    let file = newest_raft_log(&log_dir);
     let mut bytes = std::fs::read(&file).unwrap();
     let end = bytes.iter().rposition(|b| *b != 0).unwrap();
     // Flip bytes inside the last record, well before its end.
@@ -255,13 +260,7 @@ fn corrupt_small_last_record_is_refused_not_dropped_as_torn() {
     c.stop(2);
 
     let log_dir = c.dir.path().join("m2").join("log");
-    let file = std::fs::read_dir(&log_dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "raftlog"))
-        .max()
-        .unwrap();
+    let file = newest_raft_log(&log_dir);
     let mut bytes = std::fs::read(&file).unwrap();
     let end = bytes.iter().rposition(|b| *b != 0).unwrap();
     // One flipped bit near the end of the last, small record: written whole, then damaged.
