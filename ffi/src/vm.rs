@@ -7,7 +7,7 @@
 use std::ffi::c_char;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use podvisor_vmm::{
     BootError, BootProtocol, ConfigError, ExitReason, HostProbe, KvmError, KvmMode, SerialBuffer,
@@ -494,40 +494,24 @@ pub unsafe extern "C" fn podvisor_vm_console_wait_for(
         let vm = handle::get(vm, "vm")?;
         // SAFETY: `text` is NULL or NUL-terminated (contract).
         let text = unsafe { arg_non_empty_str(text, "text") }?;
-        // No deadline for -1, nor for a timeout past the clock's range.
-        let deadline =
-            arg_timeout_ms(timeout_ms, "timeout_ms")?.and_then(|t| Instant::now().checked_add(t));
-        // Waits in slices, so a VM that ends while the text is still missing is noticed.
-        loop {
-            let slice = deadline.map_or(CONSOLE_POLL, |d| {
-                d.saturating_duration_since(Instant::now())
-                    .min(CONSOLE_POLL)
-            });
-            if vm.console.wait_for(text, slice) {
-                return Ok(());
-            }
-            if let Some(reason) = vm.stop.exit_reason() {
-                // Output written as the VM ended is already in the buffer.
-                if vm.console.wait_for(text, Duration::ZERO) {
-                    return Ok(());
-                }
-                return Err(FfiError::new(
-                    PODVISOR_ESTATE,
-                    format!("the VM ended ({reason}) before {text:?} appeared on the console"),
-                ));
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(FfiError::new(
-                    PODVISOR_ETIMEOUT,
-                    format!("{text:?} did not appear on the console in time"),
-                ));
-            }
+        // -1 waits as long as a Duration can say, which the console takes as no deadline.
+        let timeout = arg_timeout_ms(timeout_ms, "timeout_ms")?.unwrap_or(Duration::MAX);
+        if vm.console.wait_for(text, timeout) {
+            return Ok(());
+        }
+        match vm.stop.exit_reason() {
+            // The console closes when the VM ends: the text can no longer come.
+            Some(reason) if vm.console.is_closed() => Err(FfiError::new(
+                PODVISOR_ESTATE,
+                format!("the VM ended ({reason}) before {text:?} appeared on the console"),
+            )),
+            _ => Err(FfiError::new(
+                PODVISOR_ETIMEOUT,
+                format!("{text:?} did not appear on the console in time"),
+            )),
         }
     })
 }
-
-/// How often a console wait looks whether the VM has ended.
-const CONSOLE_POLL: Duration = Duration::from_millis(50);
 
 /// Writes bytes to the guest's serial console input.
 ///

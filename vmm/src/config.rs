@@ -5,6 +5,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -138,9 +139,12 @@ impl fmt::Debug for SerialSink {
 }
 
 /// A growing, shared buffer of serial output that readers can wait on.
+///
+/// The buffer of a VM's console closes when the VM ends: waits then stop waiting for output
+/// that can no longer come.
 #[derive(Clone, Default)]
 pub struct SerialBuffer {
-    inner: Arc<(Mutex<Vec<u8>>, Condvar)>,
+    inner: Arc<(Mutex<Vec<u8>>, Condvar, AtomicBool)>,
 }
 
 impl SerialBuffer {
@@ -157,6 +161,18 @@ impl SerialBuffer {
         self.inner.1.notify_all();
     }
 
+    /// Marks the end of output (its VM ended) and wakes every waiter.
+    pub(crate) fn close(&self) {
+        let _guard = self.lock();
+        self.inner.2.store(true, Ordering::SeqCst);
+        self.inner.1.notify_all();
+    }
+
+    /// Whether the VM writing to this buffer has ended.
+    pub fn is_closed(&self) -> bool {
+        self.inner.2.load(Ordering::SeqCst)
+    }
+
     /// A copy of everything written so far.
     pub fn contents(&self) -> Vec<u8> {
         self.lock().clone()
@@ -167,15 +183,20 @@ impl SerialBuffer {
         String::from_utf8_lossy(&self.lock()).into_owned()
     }
 
-    /// Waits until `done` holds for the output, or `timeout` passes; returns whether it held.
+    /// Waits until `done` holds for the output, `timeout` passes, or the buffer closes (its VM
+    /// ended); returns whether it held. [`SerialBuffer::is_closed`] tells the last two apart.
     ///
-    /// A timeout whose end the clock cannot represent (`Duration::MAX`, say) waits forever.
+    /// A timeout whose end the clock cannot represent (`Duration::MAX`, say) waits until the
+    /// output comes or the VM ends.
     pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[u8]) -> bool) -> bool {
         let deadline = Instant::now().checked_add(timeout);
         let mut guard = self.lock();
         loop {
             if done(&guard) {
                 return true;
+            }
+            if self.is_closed() {
+                return false;
             }
             let condvar = &self.inner.1;
             guard = match deadline {
@@ -194,7 +215,7 @@ impl SerialBuffer {
         }
     }
 
-    /// Waits until `needle` appears in the output, or `timeout` passes.
+    /// Waits until `needle` appears in the output, `timeout` passes, or the VM ends.
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
         let needle = needle.as_bytes();
         self.wait_until(timeout, |out| {
@@ -500,6 +521,24 @@ mod tests {
         });
         assert!(buffer.wait_for("later", Duration::MAX));
         assert!(writer.join().is_ok());
+    }
+
+    #[test]
+    fn test_serial_buffer_wait_ends_when_the_buffer_closes() {
+        let (sink, buffer) = SerialSink::buffer();
+        assert!(sink.write(b"ready").is_ok());
+        let closer = {
+            let buffer = buffer.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                buffer.close();
+            })
+        };
+        assert!(!buffer.wait_for("never", Duration::MAX));
+        assert!(buffer.is_closed());
+        assert!(closer.join().is_ok());
+        // Output already there is still found.
+        assert!(buffer.wait_for("ready", Duration::MAX));
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::config::{SerialBuffer, SerialSink};
+
 /// Why a VM stopped running.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitReason {
@@ -81,6 +83,8 @@ pub(crate) struct ExitLatch {
     stopping: AtomicBool,
     /// The vCPU threads still to be kicked; emptied before they are joined.
     threads: Mutex<Vec<libc::pthread_t>>,
+    /// The console buffer, closed when the VM ends.
+    console: Option<SerialBuffer>,
 }
 
 impl ExitLatch {
@@ -90,7 +94,16 @@ impl ExitLatch {
             ended: Condvar::new(),
             stopping: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
+            console: None,
         }
+    }
+
+    /// Closes the VM's console buffer, if it has one, when the VM ends.
+    pub(crate) fn closing_console(mut self, sink: &SerialSink) -> Self {
+        if let SerialSink::Buffer(buffer) = sink {
+            self.console = Some(buffer.clone());
+        }
+        self
     }
 
     fn reason(&self) -> MutexGuard<'_, Option<ExitReason>> {
@@ -123,6 +136,9 @@ impl ExitLatch {
         // The flag must be visible before the kick lands, see `vcpu::run_loop`.
         self.stopping.store(true, Ordering::SeqCst);
         self.ended.notify_all();
+        if let Some(console) = &self.console {
+            console.close();
+        }
         self.kick_all();
     }
 

@@ -186,7 +186,7 @@ impl Vm {
             .map_err(KvmError::ioctl("KVM_GET_SUPPORTED_CPUID"))?;
         config.cpuid.apply(&mut cpuid);
 
-        let latch = Arc::new(ExitLatch::new());
+        let latch = Arc::new(ExitLatch::new().closing_console(&config.serial));
         let serial_irq = EventFd::new(EFD_NONBLOCK).map_err(VmError::EventFd)?;
         vm_fd
             .register_irqfd(&serial_irq, COM1_IRQ)
